@@ -32,8 +32,14 @@ def conv3x3(
 ) -> nn.Conv2d:
     """3x3 convolution with "same" padding and no bias (a BatchNorm follows it)."""
     return nn.Conv2d(
-        in_planes, out_planes, kernel_size=3, stride=stride, padding=dilation,
-        groups=groups, bias=False, dilation=dilation,
+        in_planes,
+        out_planes,
+        kernel_size=3,
+        stride=stride,
+        padding=dilation,
+        groups=groups,
+        bias=False,
+        dilation=dilation,
     )
 
 

@@ -127,23 +127,22 @@ def _make_stage(
     return nn.Sequential(*layers)
 
 
-def _cifar_doc(depth: int, residual: bool) -> str:
-    kind = f"ResNet-{depth}" if residual else f"plain-{depth}"
-    twin = "plain" if residual else "resnet"
-    return (
-        f"The paper's CIFAR {kind} (section 4.2): {depth} weighted layers, n = {(depth - 2) // 6}.\n\n"
-        f"Keyword arguments are those of ``CifarResNet``; its twin is ``{twin}{depth}``.\n"
-    )
-
-
 def _builder(depth: int, residual: bool):
+    """A named constructor such as ``resnet56`` or ``plain56`` with its own docstring."""
+    name = f"{'resnet' if residual else 'plain'}{depth}"
+    twin = f"{'plain' if residual else 'resnet'}{depth}"
+
     def build(**kwargs) -> CifarResNet:
         if "residual" in kwargs or "depth" in kwargs:
-            raise TypeError(f"{'resnet' if residual else 'plain'}{depth}() fixes depth and residual")
+            raise TypeError(f"{name}() fixes depth and residual; use CifarResNet(depth, ...)")
         return CifarResNet(depth, residual=residual, **kwargs)
 
-    build.__name__ = build.__qualname__ = f"{'resnet' if residual else 'plain'}{depth}"
-    build.__doc__ = _cifar_doc(depth, residual)
+    build.__name__ = build.__qualname__ = name
+    build.__doc__ = (
+        f"The paper's CIFAR {'ResNet' if residual else 'plain net'} with {depth} weighted layers "
+        f"(section 4.2, n = {(depth - 2) // 6}).\n\n"
+        f"Keyword arguments are those of ``CifarResNet``; its twin is ``{twin}``.\n"
+    )
     return build
 
 
