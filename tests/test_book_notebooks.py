@@ -1,0 +1,158 @@
+"""The book's notebooks follow the conventions that keep them runnable in Colab and checkable in CI.
+
+nbval (``pytest --nbval book/``) re-executes every chapter and compares its outputs; these tests
+check what nbval cannot: the shared setup cell and its single repository URL, the table of
+contents, committed outputs, small figures, labelled ``NBVAL_IGNORE_OUTPUT`` cells, and that a
+chapter runs in a fresh environment that has torch but neither ``resnet_edu`` nor torchinfo --
+the closest we can get to Colab offline.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import subprocess
+import sys
+import sysconfig
+import venv
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
+import notebooks  # noqa: E402  (tools/notebooks.py: the setup cell is defined there)
+
+NOTEBOOKS = notebooks.chapters()
+IDS = [p.name for p in NOTEBOOKS]
+
+
+def _code_cells(nb):
+    return [c for c in nb.cells if c.cell_type == "code"]
+
+
+def test_every_notebook_is_in_the_toc_and_back():
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    files = {toc["root"]} | {c["file"] for p in toc["parts"] for c in p["chapters"]}
+    ipynbs = {f"book/{p.stem}" for p in NOTEBOOKS}
+    assert ipynbs <= files, f"notebooks missing from _toc.yml: {sorted(ipynbs - files)}"
+    for f in files:
+        assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
+
+
+def test_repository_url_is_defined_once_and_used_by_launch_buttons():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    url = notebooks.repo_url()
+    assert url.startswith("https://github.com/")
+    assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
+    assert config["repository"]["branch"] == "main"
+    assert config["repository"]["path_to_book"] == ""
+    # nowhere else: the URL may appear only in _config.yml and (via the setup cell) notebooks
+    for path in [*ROOT.glob("resnet_edu/*.py"), ROOT / "pyproject.toml", *ROOT.glob("tests/*.py")]:
+        assert url not in path.read_text(), f"{path} repeats the repository URL"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_setup_cell_is_the_shared_one(path):
+    nb = nbformat.read(path, as_version=4)
+    first_code = _code_cells(nb)[0]
+    assert first_code.source == notebooks.setup_source(), (
+        f"{path.name}: the first code cell must be the shared setup cell "
+        "(python tools/notebooks.py setup-cell); it carries the repository URL of _config.yml"
+    )
+    assert "remove-cell" in first_code.metadata.get("tags", [])
+    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_notebook_is_committed_executed_in_order(path):
+    nb = nbformat.read(path, as_version=4)
+    counts = [c.execution_count for c in _code_cells(nb)]
+    assert all(c is not None for c in counts), (
+        f"{path.name}: unexecuted cells; run tools/notebooks.py"
+    )
+    assert counts == list(range(1, len(counts) + 1)), f"{path.name}: cells run out of order"
+    errors = [o for c in _code_cells(nb) for o in c.outputs if o.output_type == "error"]
+    assert errors == [], f"{path.name}: committed with an error output"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_figures_are_small_and_ignored_outputs_say_why(path):
+    nb = nbformat.read(path, as_version=4)
+    total = 0
+    for cell in _code_cells(nb):
+        for out in cell.outputs:
+            png = out.get("data", {}).get("image/png")
+            if png:
+                size = len(base64.b64decode(png))
+                assert size < 200_000, f"{path.name}: a {size // 1000} kB figure; shrink it"
+                total += size
+        lines = cell.source.splitlines()
+        for i, line in enumerate(lines):
+            if line.strip() == "# NBVAL_IGNORE_OUTPUT":
+                reason = lines[i + 1].strip() if i + 1 < len(lines) else ""
+                assert reason.startswith("#") and len(reason) > 10, (
+                    f"{path.name}: NBVAL_IGNORE_OUTPUT needs a comment saying why on the next line"
+                )
+    assert total < 1_500_000, f"{path.name}: {total // 1000} kB of figures; keep pages light"
+
+
+def _fresh_env(tmp: Path) -> Path:
+    """A venv that sees this environment's packages except resnet_edu and torchinfo.
+
+    Installing torch anew would take minutes and gigabytes, so the new environment reaches the
+    current one's packages through a directory of links that leaves those two out (and the
+    editable install's path hooks), which is what Colab looks like to the setup cell.
+    """
+    env_dir = tmp / "colab-like"
+    venv.EnvBuilder(with_pip=True).create(env_dir)
+    shadow = tmp / "shared-site"
+    shadow.mkdir()
+    site = Path(sysconfig.get_paths()["purelib"])
+    for entry in site.iterdir():
+        name = entry.name.lower()
+        if name.startswith(("resnet_edu", "__editable__", "torchinfo", "pip", "_distutils")):
+            continue
+        if entry.suffix == ".pth":
+            continue
+        (shadow / entry.name).symlink_to(entry)
+    py = env_dir / "bin" / "python"
+    new_site = subprocess.run(
+        [py, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    (Path(new_site) / "shared.pth").write_text(str(shadow) + "\n")
+    return py
+
+
+@pytest.mark.slow
+def test_a_chapter_runs_where_resnet_edu_is_missing(tmp_path):
+    """Colab stand-in: the setup cell installs resnet_edu from a local checkout, then it runs."""
+    py = _fresh_env(tmp_path)
+    probe = "import importlib.util as u; print(u.find_spec('resnet_edu'), u.find_spec('torchinfo'))"
+    assert subprocess.run(
+        [py, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split() == ["None", "None"]
+
+    chapter = ROOT / "book" / "index.ipynb"
+    out = tmp_path / chapter.name
+    env = {**os.environ, "RESNET_EDU_SOURCE": ROOT.as_uri(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    env.pop("PYTHONPATH", None)
+    script = (
+        "import sys, nbformat\n"
+        "from nbclient import NotebookClient\n"
+        f"nb = nbformat.read({str(chapter)!r}, as_version=4)\n"
+        f"NotebookClient(nb, timeout=600, kernel_name='python3',"
+        f" resources={{'metadata': {{'path': {str(tmp_path)!r}}}}}).execute()\n"
+        f"nbformat.write(nb, {str(out)!r})\n"
+    )
+    result = subprocess.run(
+        [py, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    after = subprocess.run([py, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
+    assert "None" not in after.stdout, "the setup cell did not install resnet_edu and torchinfo"

@@ -1,0 +1,161 @@
+"""Author tooling for the book's notebooks: the shared setup cell, and execution in place.
+
+    python tools/notebooks.py run book/03_residual_learning.ipynb   # execute, save outputs
+    python tools/notebooks.py run --all                              # every chapter
+    python tools/notebooks.py setup-cell                             # print the setup cell
+
+Chapters are committed with outputs (the build does not execute them); CI re-executes them with
+nbval in strict mode, so run this after every change to a chapter.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+
+#: Tag of the setup cell; it is removed from the HTML (``remove-cell``) but runs in Colab/CI.
+SETUP_TAGS = ["remove-cell"]
+
+SETUP_TEMPLATE = """\
+# Setup: install resnet_edu (and torchinfo) from the book's repository when missing, e.g. in
+# Colab. --no-deps: never touch the torch that Colab ships. RESNET_EDU_SOURCE may point to a
+# local checkout (used by the tests).
+import importlib.util
+import os
+import subprocess
+import sys
+
+REPO_URL = "{url}"
+if importlib.util.find_spec("resnet_edu") is None:
+    source = os.environ.get("RESNET_EDU_SOURCE", f"git+{{REPO_URL}}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"resnet_edu @ {{source}}",
+         "torchinfo"],
+        check=True,
+    )
+
+import torch
+
+torch.set_num_threads(2)  # results depend on the thread count: 2, as on the CI machine
+"""
+
+
+def repo_url() -> str:
+    """The repository URL, defined once in ``_config.yml`` (``repository.url``)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    return config["repository"]["url"].rstrip("/")
+
+
+def setup_source() -> str:
+    """The exact source of the setup cell every chapter starts with."""
+    return SETUP_TEMPLATE.format(url=repo_url()).rstrip("\n")
+
+
+def chapters() -> list[Path]:
+    """Every notebook of the book, in file-name order."""
+    return sorted(BOOK.glob("*.ipynb"))
+
+
+def write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
+    """Write a notebook through a temp file and a rename: never a half-written chapter."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            nbformat.write(nb, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build(path: Path, cells: list[tuple]) -> nbformat.NotebookNode:
+    """Create (or overwrite) a chapter from ``cells`` and write it, without outputs.
+
+    ``cells`` is a list of ``("md", source)`` and ``("code", source[, tags])``; the shared setup
+    cell is inserted after the first (title) cell. Tags used in the book: ``remove-cell`` (hidden
+    assertions), ``hide-input`` (show the figure, fold the code), ``remove-input``.
+    Example::
+
+        build(BOOK / "03_residual_learning.ipynb", [
+            ("md", "# Residual learning\n..."),
+            ("code", "import resnet_edu"),
+            ("code", "assert 1 + 1 == 2", ["remove-cell"]),
+        ])
+    """
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["colab"] = {"provenance": []}
+    setup = nbformat.v4.new_code_cell(setup_source(), metadata={"tags": list(SETUP_TAGS)})
+    for i, cell in enumerate(cells):
+        kind, source, *rest = cell
+        tags = rest[0] if rest else []
+        if kind == "md":
+            new = nbformat.v4.new_markdown_cell(source.strip("\n"))
+        elif kind == "code":
+            new = nbformat.v4.new_code_cell(source.strip("\n"))
+        else:
+            raise ValueError(f"cell kind must be 'md' or 'code', got {kind!r}")
+        if tags:
+            new.metadata["tags"] = list(tags)
+        nb.cells.append(new)
+        if i == 0:
+            nb.cells.append(setup)
+    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
+        cell["id"] = f"{path.stem[:40]}-{i:03d}".replace("_", "-")
+    write_atomic(nb, path)
+    return nb
+
+
+def run(path: Path, timeout: int = 600) -> float:
+    """Execute ``path`` in place (kernel cwd = book/) and return the wall time in seconds."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    client = NotebookClient(
+        nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
+    )
+    start = time.perf_counter()
+    client.execute()
+    seconds = time.perf_counter() - start
+    write_atomic(nb, path)
+    return seconds
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_run = sub.add_parser("run", help="execute notebooks in place and save their outputs")
+    p_run.add_argument("paths", nargs="*", type=Path, help="notebooks to run")
+    p_run.add_argument("--all", action="store_true", help="run every chapter")
+    sub.add_parser("setup-cell", help="print the setup cell shared by every chapter")
+    args = parser.parse_args(argv)
+    if args.command == "setup-cell":
+        print(setup_source())
+        return 0
+    paths = chapters() if args.all else args.paths
+    if not paths:
+        parser.error("give notebook paths or --all")
+    for path in paths:
+        seconds = run(path)
+        print(f"{path}: {seconds:.1f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
