@@ -81,7 +81,9 @@ def write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
 def build(path: Path, cells: list[tuple]) -> nbformat.NotebookNode:
     """Create (or overwrite) a chapter from ``cells`` and write it, without outputs.
 
-    ``cells`` is a list of ``("md", source)`` and ``("code", source[, tags])``; the shared setup
+    ``cells`` is a list of ``("md", source)`` and ``("code", source[, tags or options])``, where
+    options is a dict ``{"tags": [...], "caption": str, "alt": str, "name": "fig-label"}`` for a
+    cell whose output is a figure (refer to it with ``{numref}`fig-label```); the shared setup
     cell is inserted after the first (title) cell. Tags used in the book: ``remove-cell`` (hidden
     assertions), ``hide-input`` (show the figure, fold the code), ``remove-input``.
     Example::
@@ -103,7 +105,11 @@ def build(path: Path, cells: list[tuple]) -> nbformat.NotebookNode:
     setup = nbformat.v4.new_code_cell(setup_source(), metadata={"tags": list(SETUP_TAGS)})
     for i, cell in enumerate(cells):
         kind, source, *rest = cell
-        tags = rest[0] if rest else []
+        options = rest[0] if rest else []
+        if isinstance(options, dict):  # {"tags": [...], "caption": ..., "alt": ..., "name": ...}
+            tags = options.get("tags", [])
+        else:
+            tags, options = options, {}
         if kind == "md":
             new = nbformat.v4.new_markdown_cell(source.strip("\n"))
         elif kind == "code":
@@ -112,6 +118,11 @@ def build(path: Path, cells: list[tuple]) -> nbformat.NotebookNode:
             raise ValueError(f"cell kind must be 'md' or 'code', got {kind!r}")
         if tags:
             new.metadata["tags"] = list(tags)
+        if "caption" in options:  # a numbered figure with a caption, alt text and a label
+            new.metadata["mystnb"] = {
+                "figure": {"caption": options["caption"], "name": options["name"]},
+                "image": {"alt": options["alt"]},
+            }
         nb.cells.append(new)
         if i == 0:
             nb.cells.append(setup)
