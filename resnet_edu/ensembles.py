@@ -1,0 +1,409 @@
+"""Residual networks as ensembles of shallow paths: lesions and path lengths (chapter 8).
+
+Veit, Wilber, Belongie, "Residual Networks Behave Like Ensembles of Relatively Shallow Networks",
+NeurIPS 2016. Unroll n residual blocks y = x + F(x): the output is a sum over 2^n paths, each
+choosing, block by block, the skip or the branch. A path through k branches has length k and
+there are C(n, k) of them (``path_length_distribution``). Three measurements follow:
+
+* **Lesion study** (their section 4): delete one block at test time. A ResNet barely notices; a
+  plain net, which has a single path, is destroyed (``lesion_blocks``, ``lesion_random``).
+* **Deleting a block** means keeping its skip only. Like Veit et al. we delete only blocks whose
+  skip is the identity -- not the downsampling blocks, whose shortcut is a projection or a zero
+  padding -- so a deleted block is replaced by ``nn.Identity``. For a post-activation block
+  relu(x + 0) = x because x already comes out of a ReLU; for a pre-activation block x + 0 = x.
+  A plain block has no skip: "deleting" it means skipping it, possible only where it keeps the
+  shape, and the same ``nn.Identity`` replacement does exactly that.
+* **Gradient by path length** (their section 5, Fig. 6): forward a batch normally; in the
+  backward pass let the gradient flow through the branch of k randomly chosen blocks and through
+  the skip of all the others (``gradient_by_path_length``). The forward values are untouched, so
+  the gradient that arrives at the first block's input is exactly the part carried by one path
+  of length k. Here the branch/skip choice is made with ``detach``: a block on the branch side
+  computes post(F(x) + s(x).detach()), on the skip side post(F(x.detach()) + s(x)).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._checks import check_int, check_module
+from .blocks import BasicBlock, Bottleneck
+from .preact import PreActBlock
+
+Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
+
+
+def residual_blocks(model: nn.Module) -> dict[str, nn.Module]:
+    """Every block of ``model`` that has a ``residual`` switch, by qualified name, in order.
+
+    Example:
+        >>> list(residual_blocks(resnet20()))[:2]
+        ['layer1.0', 'layer1.1']
+    """
+    check_module("model", model)
+    return {
+        name: m
+        for name, m in model.named_modules()
+        if name and isinstance(getattr(m, "residual", None), bool)
+    }
+
+
+def _keeps_shape(block: nn.Module) -> bool:
+    convs = [
+        m
+        for name, m in block.named_modules()
+        if isinstance(m, nn.Conv2d) and not name.startswith("downsample")
+    ]
+    if not convs:
+        return False
+    strides_one = all(c.stride == (1, 1) for c in convs)
+    return strides_one and convs[0].in_channels == convs[-1].out_channels
+
+
+def deletable_blocks(model: nn.Module) -> list[str]:
+    """Names of the blocks that ``delete_blocks`` may remove (see the module docstring).
+
+    A residual block qualifies when its skip is the identity (no ``downsample``, and for a
+    pre-activation unit a shortcut that is not pre-activated); a plain block when it keeps the
+    shape of its input.
+
+    Example:
+        >>> deletable_blocks(resnet20())  # 9 blocks, minus the 2 downsampling ones
+        ['layer1.0', 'layer1.1', 'layer1.2', 'layer2.1', 'layer2.2', 'layer3.1', 'layer3.2']
+    """
+    names = []
+    for name, block in residual_blocks(model).items():
+        identity_skip = getattr(block, "downsample", None) is None and not getattr(
+            block, "preactivate_shortcut", False
+        )
+        if _keeps_shape(block) and (identity_skip or not block.residual):
+            names.append(name)
+    return names
+
+
+def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, child = name.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    setattr(parent, child, module)
+
+
+@contextmanager
+def delete_blocks(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]:
+    """Temporarily replace the named blocks by ``nn.Identity`` (a lesion); restore on exit.
+
+    The original module objects are put back, so the model is exactly as before -- same
+    parameters, same buffers, same ``id`` -- even if the body raises.
+
+    Args:
+        model: the network.
+        names: block names from ``deletable_blocks(model)``.
+
+    Example:
+        >>> with delete_blocks(model, ["layer1.1"]):
+        ...     err = error_percent(model, (x, y))
+    """
+    allowed = deletable_blocks(model)
+    if isinstance(names, str):
+        raise TypeError(f"names must be a list of block names, got the string {names!r}")
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"names: {name!r} is not a deletable block; deletable blocks are {allowed}"
+            )
+    saved = {name: model.get_submodule(name) for name in names}
+    try:
+        for name in names:
+            _set_submodule(model, name, nn.Identity())
+        yield model
+    finally:
+        for name, block in saved.items():
+            _set_submodule(model, name, block)
+
+
+def _batches(data: Data) -> Iterable[tuple[Tensor, Tensor]]:
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
+        if not isinstance(data[1], Tensor) or len(data[0]) != len(data[1]):
+            raise ValueError("data must be (inputs, targets) tensors of the same length")
+        return [data]
+    if isinstance(data, Tensor) or not isinstance(data, Iterable):
+        raise TypeError(
+            f"data must be an (inputs, targets) tuple of tensors or an iterable of such batches "
+            f"(a DataLoader), got {type(data).__name__}"
+        )
+    return data
+
+
+@torch.no_grad()
+def error_percent(model: nn.Module, data: Data) -> float:
+    """Top-1 error (%) of ``model`` in eval mode; its train/eval mode is restored afterwards.
+
+    Args:
+        model: a classifier returning logits.
+        data: ``(inputs, targets)`` tensors, or an iterable of such batches (a DataLoader).
+
+    Example:
+        >>> error_percent(model, (x_test, y_test))
+        3.5
+    """
+    check_module("model", model)
+    was_training = model.training
+    model.eval()
+    wrong = total = 0
+    try:
+        for x, y in _batches(data):
+            wrong += (model(x).argmax(1) != y).sum().item()
+            total += len(y)
+    finally:
+        model.train(was_training)
+    if total == 0:
+        raise ValueError("data is empty")
+    return 100.0 * wrong / total
+
+
+def lesion_blocks(
+    model: nn.Module, data: Data, *, blocks: Sequence[str] | None = None
+) -> dict[str, float]:
+    """Test error (%) after deleting ONE block at a time (Veit et al. 2016, Fig. 3).
+
+    Args:
+        model: a trained CIFAR/ImageNet-style net of ``resnet_edu`` blocks.
+        data: ``(inputs, targets)`` tensors or an iterable of batches.
+        blocks: names to delete, one at a time; default every ``deletable_blocks(model)``.
+
+    Returns:
+        ``{block name: error % with that block deleted}``; compare with
+        ``error_percent(model, data)``. The model is unchanged afterwards.
+
+    Example:
+        >>> lesion_blocks(resnet, (x, y))
+        {'layer1.0': 4.1, 'layer1.1': 3.9, ...}
+    """
+    names = deletable_blocks(model) if blocks is None else list(blocks)
+    result = {}
+    for name in names:
+        with delete_blocks(model, [name]):
+            result[name] = error_percent(model, data)
+    return result
+
+
+def lesion_random(
+    model: nn.Module,
+    data: Data,
+    *,
+    n_deleted: Sequence[int],
+    samples: int = 5,
+    seed: int = 0,
+) -> dict[int, list[float]]:
+    """Error (%) after deleting k random deletable blocks at once (Veit et al. 2016, Fig. 5a).
+
+    Args:
+        model: the network.
+        data: ``(inputs, targets)`` tensors or an iterable of batches.
+        n_deleted: the values of k, each between 0 and ``len(deletable_blocks(model))``.
+        samples: random subsets per k.
+        seed: seed of the subset choice (Python's ``random.Random``).
+
+    Returns:
+        ``{k: [error % of each sampled subset]}``.
+
+    Example:
+        >>> lesion_random(resnet, (x, y), n_deleted=[1, 2, 4], samples=3)
+    """
+    check_int("samples", samples, minimum=1)
+    allowed = deletable_blocks(model)
+    rng = random.Random(seed)
+    result: dict[int, list[float]] = {}
+    for k in n_deleted:
+        check_int("n_deleted entries", k, minimum=0)
+        if k > len(allowed):
+            raise ValueError(f"n_deleted: {k} > the {len(allowed)} deletable blocks")
+        errors = []
+        for _ in range(samples):
+            with delete_blocks(model, rng.sample(allowed, k)):
+                errors.append(error_percent(model, data))
+        result[k] = errors
+    return result
+
+
+def path_length_distribution(n_blocks: int) -> list[int]:
+    """Number of paths of each length k = 0..n through n residual blocks: C(n, k).
+
+    They sum to 2^n; the lengths follow a binomial distribution centred on n/2.
+
+    Example:
+        >>> path_length_distribution(3)
+        [1, 3, 3, 1]
+    """
+    check_int("n_blocks", n_blocks, minimum=0)
+    return [math.comb(n_blocks, k) for k in range(n_blocks + 1)]
+
+
+def _branch_and_skip(block: nn.Module, x_branch: Tensor, x_skip: Tensor) -> Tensor:
+    """The block's output with the branch fed ``x_branch`` and the skip fed ``x_skip``."""
+    if isinstance(block, PreActBlock):
+
+        def pre(x: Tensor) -> Tensor:
+            return block.relu(block.bn1(x))
+
+        branch = block.conv2(block.relu(block.bn2(block.conv1(pre(x_branch)))))
+        source = pre(x_skip) if block.preactivate_shortcut else x_skip
+        skip = source if block.downsample is None else block.downsample(source)
+        return branch + skip
+    if isinstance(block, BasicBlock):
+        branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x_branch)))))
+    elif isinstance(block, Bottleneck):
+        out = block.relu(block.bn1(block.conv1(x_branch)))
+        out = block.relu(block.bn2(block.conv2(out)))
+        branch = block.bn3(block.conv3(out))
+    else:
+        raise TypeError(f"model: unsupported block type {type(block).__name__}")
+    skip = x_skip if block.downsample is None else block.downsample(x_skip)
+    return F.relu(branch + skip)
+
+
+@dataclass(frozen=True)
+class PathGradients:
+    """Gradient magnitude carried by paths of each length (Veit et al. 2016, Fig. 6).
+
+    Attributes:
+        lengths: path lengths k = 0..n.
+        mean_norm: mean norm of the gradient at the first block's input carried by ONE path of
+            length k (Fig. 6a, "gradient magnitude per path length").
+        std_norm: its standard deviation over the samples.
+        counts: number of paths of each length, C(n, k).
+        total: ``mean_norm * counts`` -- the gradient carried by all paths of length k together
+            (Fig. 6b); Veit et al. find it concentrated on short paths.
+    """
+
+    lengths: np.ndarray
+    mean_norm: np.ndarray
+    std_norm: np.ndarray
+    counts: np.ndarray
+    total: np.ndarray
+
+
+def path_gradient(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    branch: Iterable[int],
+    *,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+) -> Tensor:
+    """Gradient of the loss at the first block's input carried by ONE path.
+
+    The path goes through the branch of the blocks numbered in ``branch`` (0-based, in
+    ``residual_blocks`` order) and through the skip of all the others. The forward values are
+    those of the intact model (BN in eval mode). Summed over all 2^n paths these gradients give
+    the full gradient exactly: each block's Jacobian is branch part + skip part, and the chain
+    rule's product expands into one term per path.
+
+    Args:
+        model: a net of residual ``resnet_edu`` blocks (all with ``residual=True``).
+        inputs, targets: one batch.
+        branch: indices of the blocks whose branch the path takes.
+        loss_fn: ``loss_fn(logits, targets) -> scalar``.
+
+    Example:
+        >>> g = path_gradient(resnet20(), x, y, branch=[0, 4])  # a path of length 2
+    """
+    blocks = _all_residual(model)
+    chosen = set(branch)
+    for i in chosen:
+        check_int("branch entries", i, minimum=0)
+        if i >= len(blocks):
+            raise ValueError(f"branch: block index {i} >= the model's {len(blocks)} blocks")
+    captured: list[Tensor] = []
+
+    def capture_input(_m: nn.Module, args: tuple) -> tuple:
+        captured.append(args[0].detach().requires_grad_(True))
+        return (captured[-1],) + tuple(args[1:])
+
+    def route(m: nn.Module, args: tuple, _out: Tensor) -> Tensor:
+        x = args[0]
+        return (
+            _branch_and_skip(m, x, x.detach())
+            if m in on_branch
+            else _branch_and_skip(m, x.detach(), x)
+        )
+
+    on_branch = {b for i, b in enumerate(blocks) if i in chosen}
+    handles = [blocks[0].register_forward_pre_hook(capture_input)]
+    handles += [b.register_forward_hook(route) for b in blocks]
+    was_training = model.training
+    model.eval()
+    try:
+        loss = loss_fn(model(inputs), targets)
+        (grad,) = torch.autograd.grad(loss, captured[0])
+    finally:
+        for h in handles:
+            h.remove()
+        model.train(was_training)
+    return grad
+
+
+def _all_residual(model: nn.Module) -> list[nn.Module]:
+    blocks = list(residual_blocks(model).values())
+    if not blocks or not all(b.residual for b in blocks):
+        raise ValueError("model must consist of residual blocks with residual=True")
+    return blocks
+
+
+def gradient_by_path_length(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    samples_per_length: int = 10,
+    lengths: Sequence[int] | None = None,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] = F.cross_entropy,
+    seed: int = 0,
+) -> PathGradients:
+    """Norm of the gradient that single paths of length k carry back (Veit et al. 2016, sec. 5).
+
+    For each k and each sample: choose k of the n residual blocks at random and record the norm
+    of ``path_gradient`` for that path (module docstring).
+
+    Args:
+        model: a net of residual ``resnet_edu`` blocks (every block must have ``residual=True``).
+        inputs, targets: one batch.
+        samples_per_length: random block subsets per length (Veit et al. used 1000).
+        lengths: the k to measure, default 0..n.
+        loss_fn: ``loss_fn(logits, targets) -> scalar``.
+        seed: seed of the subset choice.
+
+    Returns:
+        A ``PathGradients`` (entries for unmeasured lengths are NaN).
+
+    Example:
+        >>> pg = gradient_by_path_length(resnet20(), x, y, samples_per_length=5)
+        >>> pg.mean_norm  # decays roughly exponentially with the length
+    """
+    check_int("samples_per_length", samples_per_length, minimum=1)
+    n = len(_all_residual(model))
+    lengths = list(range(n + 1)) if lengths is None else list(lengths)
+    for k in lengths:
+        check_int("lengths entries", k, minimum=0)
+        if k > n:
+            raise ValueError(f"lengths: {k} > the model's {n} residual blocks")
+    rng = random.Random(seed)
+    means = np.full(n + 1, np.nan)
+    stds = np.full(n + 1, np.nan)
+    for k in lengths:
+        norms = [
+            path_gradient(model, inputs, targets, rng.sample(range(n), k), loss_fn=loss_fn)
+            .norm()
+            .item()
+            for _ in range(samples_per_length)
+        ]
+        means[k], stds[k] = float(np.mean(norms)), float(np.std(norms))
+    counts = np.array(path_length_distribution(n), dtype=float)
+    return PathGradients(np.arange(n + 1), means, stds, counts, means * counts)
