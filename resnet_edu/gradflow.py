@@ -1,0 +1,623 @@
+"""Instruments that watch the signal and the gradient flow through a network (chapters 2 and 4).
+
+Two recorders, both context managers that add hooks on ``__enter__`` and always remove them on
+``__exit__`` (also when the body raises), and both returning plain data -- a dataclass of
+``{module name: [one value per step]}`` dicts in forward order, with ``as_array()`` for a
+layer x step NumPy array -- that the functions of ``resnet_edu.plots`` take:
+
+- ``GradientRecorder``: per backward pass, the L2 norm of the weight gradient of every
+  ``Conv2d``/``Linear``, and the L2 norm of dLoss/d(output) of the stem, of every residual (or
+  plain) block and of the head.
+- ``ActivationRecorder``: per forward pass, the mean, std and fraction of zeros of every block's
+  output, and the std of every 3x3 layer's response after its BN, before the ReLU or the addition
+  (the quantity of the paper's Figure 7).
+
+Three one-shot helpers answer the common question in one line and leave the model exactly as
+they found it (mode, ``.grad``, BN running statistics): ``gradient_norms``,
+``block_gradient_norms`` and ``response_stds``.
+
+The recorders only *read*: outputs and gradients are bit-identical with and without them. They
+use tensor hooks rather than ``register_full_backward_hook``, because the blocks end in
+``nn.ReLU(inplace=True)`` and full backward hooks refuse outputs that are modified in place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._checks import check_choice, check_module
+
+#: Class names recognised as blocks by default: ours (``resnet_edu.blocks``, ``resnet_edu.preact``)
+#: and torchvision's, which use the same names.
+DEFAULT_BLOCK_TYPES = ("BasicBlock", "Bottleneck", "PreActBlock")
+
+#: Modules that count as "the norm after a 3x3 conv"; ``nn.Identity`` is the norm of a no-BN net.
+_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.Identity)
+
+STEM, HEAD = "stem", "head"
+
+LossFn = Callable[[Tensor, Tensor], Tensor]
+
+
+# --------------------------------------------------------------------------------------------
+# Plain data
+# --------------------------------------------------------------------------------------------
+def _to_array(series: dict[str, list[float]]) -> np.ndarray:
+    if not series:
+        return np.zeros((0, 0))
+    return np.array([series[name] for name in series], dtype=float)
+
+
+@dataclass
+class GradientRecord:
+    """What a ``GradientRecorder`` saw: one value per layer and backward pass (chapter 4).
+
+    Attributes:
+        weight_grad_norms: ``{conv/linear name: [||dL/dW|| per backward pass]}``, forward order.
+        output_grad_norms: ``{"stem" | block name | "head": [||dL/d(output)|| per pass]}``.
+            ``"stem"`` is the input of the first block (the output of everything before it),
+            ``"head"`` the model's output (the logits).
+        steps: number of backward passes recorded.
+
+    A layer that received no gradient in a pass (frozen, or unused) has ``nan`` for it.
+
+    Example:
+        >>> record.as_array("weight").shape  # (layers, steps)
+        (57, 3)
+    """
+
+    weight_grad_norms: dict[str, list[float]] = field(default_factory=dict)
+    output_grad_norms: dict[str, list[float]] = field(default_factory=dict)
+    steps: int = 0
+
+    def as_array(self, kind: str = "weight") -> np.ndarray:
+        """A ``layers x steps`` float array of ``kind`` ``"weight"`` or ``"output"`` norms."""
+        check_choice("kind", kind, ("weight", "output"))
+        return _to_array(self.weight_grad_norms if kind == "weight" else self.output_grad_norms)
+
+    def names(self, kind: str = "weight") -> list[str]:
+        """The row names of ``as_array(kind)``."""
+        check_choice("kind", kind, ("weight", "output"))
+        return list(self.weight_grad_norms if kind == "weight" else self.output_grad_norms)
+
+    def last(self, kind: str = "weight") -> dict[str, float]:
+        """``{name: norm}`` of the latest backward pass."""
+        check_choice("kind", kind, ("weight", "output"))
+        series = self.weight_grad_norms if kind == "weight" else self.output_grad_norms
+        if self.steps == 0:
+            raise ValueError("no backward pass was recorded: call loss.backward() in the with")
+        return {name: values[-1] for name, values in series.items()}
+
+
+@dataclass
+class ActivationRecord:
+    """What an ``ActivationRecorder`` saw: one value per module and forward pass (chapter 4).
+
+    Attributes:
+        block_mean, block_std: mean and std of every block's output.
+        dead_fraction: fraction of every block's output entries that are exactly 0 (dead ReLUs,
+            for blocks that end in a ReLU).
+        response_std: ``{3x3 conv name: std of its response}`` -- after the norm that follows it,
+            before any ReLU or addition (the paper's Figure 7; see ``response_layers``).
+        steps: number of forward passes recorded.
+
+    Example:
+        >>> list(record.response_std)[:2]
+        ['conv1', 'layer1.0.conv1']
+    """
+
+    block_mean: dict[str, list[float]] = field(default_factory=dict)
+    block_std: dict[str, list[float]] = field(default_factory=dict)
+    dead_fraction: dict[str, list[float]] = field(default_factory=dict)
+    response_std: dict[str, list[float]] = field(default_factory=dict)
+    steps: int = 0
+
+    _KINDS = ("block_mean", "block_std", "dead_fraction", "response_std")
+
+    def as_array(self, kind: str = "response_std") -> np.ndarray:
+        """A ``modules x steps`` array of one of the four statistics."""
+        check_choice("kind", kind, self._KINDS)
+        return _to_array(getattr(self, kind))
+
+    def last(self, kind: str = "response_std") -> dict[str, float]:
+        """``{name: value}`` of the latest forward pass."""
+        check_choice("kind", kind, self._KINDS)
+        if self.steps == 0:
+            raise ValueError("no forward pass was recorded: call the model inside the with")
+        return {name: values[-1] for name, values in getattr(self, kind).items()}
+
+
+# --------------------------------------------------------------------------------------------
+# Finding the parts of a model
+# --------------------------------------------------------------------------------------------
+def _weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    if not layers:
+        raise ValueError(
+            f"model ({type(model).__name__}) has no nn.Conv2d or nn.Linear layer to record"
+        )
+    return layers
+
+
+def find_blocks(
+    model: nn.Module,
+    *,
+    blocks: Iterable[str] | None = None,
+    block_types: Iterable[type | str] | None = None,
+) -> list[tuple[str, nn.Module]]:
+    """The ``(name, module)`` pairs that count as blocks, in ``named_modules()`` order.
+
+    Args:
+        model: the network.
+        blocks: explicit module names (as in ``model.named_modules()``); overrides detection.
+        block_types: classes or class names; default ``DEFAULT_BLOCK_TYPES`` (our and
+            torchvision's ``BasicBlock``/``Bottleneck``, our ``PreActBlock``).
+
+    Example:
+        >>> [name for name, _ in find_blocks(resnet20())][:2]
+        ['layer1.0', 'layer1.1']
+    """
+    modules = dict(model.named_modules())
+    if blocks is not None:
+        if isinstance(blocks, str):
+            raise TypeError("blocks must be a list of module names, not a single string")
+        names = list(blocks)
+        unknown = [n for n in names if n not in modules or n == ""]
+        if unknown:
+            sample = [n for n in modules if n][:6]
+            raise ValueError(f"blocks: no submodule named {unknown}; names look like {sample}")
+        return [(n, modules[n]) for n in names]
+    types = DEFAULT_BLOCK_TYPES if block_types is None else tuple(block_types)
+    for t in types:
+        if not isinstance(t, (type, str)):
+            raise TypeError(f"block_types must hold classes or class names, got {t!r}")
+    classes = tuple(t for t in types if isinstance(t, type))
+    class_names = {t for t in types if isinstance(t, str)}
+    return [
+        (n, m)
+        for n, m in modules.items()
+        if n and (isinstance(m, classes) or type(m).__name__ in class_names)
+    ]
+
+
+def response_layers(model: nn.Module) -> dict[str, str]:
+    """``{3x3 conv name: name of the module whose output is that conv's response}``.
+
+    The response of a 3x3 conv is the output of the norm layer registered right after it in the
+    same parent (``conv1`` -> ``bn1``; ``nn.Identity`` in a no-BN net), or the conv's own output
+    when no norm follows it (the last conv of a pre-activation block, a VGG without BN). That is
+    "the outputs of each 3x3 layer, after BN and before other nonlinearity (ReLU/addition)" of the
+    paper's Figure 7, for every 3x3 layer including the CIFAR stem.
+
+    Example:
+        >>> list(response_layers(resnet20()).items())[:2]
+        [('conv1', 'bn1'), ('layer1.0.conv1', 'layer1.0.bn1')]
+    """
+    pairs: dict[str, str] = {}
+    for parent_name, parent in model.named_modules():
+        children = list(parent.named_children())
+        for i, (name, child) in enumerate(children):
+            if not (isinstance(child, nn.Conv2d) and tuple(child.kernel_size) == (3, 3)):
+                continue
+            prefix = f"{parent_name}." if parent_name else ""
+            follower = children[i + 1] if i + 1 < len(children) else None
+            if follower is not None and isinstance(follower[1], _NORM_TYPES):
+                pairs[prefix + name] = prefix + follower[0]
+            else:
+                pairs[prefix + name] = prefix + name
+    return pairs
+
+
+def _combine(old: Tensor | None, new: Tensor) -> Tensor:
+    # A module run twice in one pass: the norm of the gradient w.r.t. both of its outputs.
+    return new if old is None else torch.hypot(old, new)
+
+
+# --------------------------------------------------------------------------------------------
+# Recorders
+# --------------------------------------------------------------------------------------------
+class _Recorder:
+    """Hook bookkeeping shared by the recorders: enter once, always remove on exit."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = check_module("model", model)
+        self._handles: list[torch.utils.hooks.RemovableHandle] = []
+        self._state = "new"  # new -> active -> closed
+
+    def __enter__(self):
+        if self._state != "new":
+            raise RuntimeError(
+                f"this {type(self).__name__} was already used; make a new one for a new recording"
+            )
+        self._state = "active"
+        try:
+            self._install()
+        except BaseException:
+            self._remove()
+            raise
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        self._state = "closed"
+
+    def _install(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class GradientRecorder(_Recorder):
+    """Record gradient norms per backward pass while the ``with`` block runs (chapter 4).
+
+    For every ``Conv2d``/``Linear`` it records ``||dL/dW||`` (the gradient of that backward pass,
+    which equals ``layer.weight.grad.norm()`` when the grads were zeroed before it); for the stem,
+    every block and the head, ``||dL/d(output)||``. A step is one backward pass through the model
+    (``loss.backward()``), so one recorder can watch a whole training run.
+
+    Args:
+        model: any ``nn.Module`` with at least one ``Conv2d``/``Linear``.
+        blocks: names of the modules to treat as blocks (default: detected by class).
+        block_types: classes or class names that are blocks (default ``DEFAULT_BLOCK_TYPES``).
+
+    The stem's output is the input of the first block called in a forward pass (for our CIFAR
+    nets ``relu(bn1(conv1(x)))``, for torchvision's the max-pool output); the head's output is the
+    model's output. A model without blocks records only the head.
+
+    Example:
+        >>> model = resnet20()
+        >>> with GradientRecorder(model) as rec:
+        ...     F.cross_entropy(model(x), y).backward()
+        >>> rec.result().last("weight")["conv1"]
+        0.53...
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        blocks: Iterable[str] | None = None,
+        block_types: Iterable[type | str] | None = None,
+    ) -> None:
+        super().__init__(model)
+        self._weights = _weighted_layers(model)
+        self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
+        self._first_call: dict[str, int] = {}  # forward order, learnt on the first forward
+        self._steps: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
+        self._pending_w: dict[str, Tensor] = {}
+        self._pending_o: dict[str, Tensor] = {}
+        self._pass_open = False
+        self._stem_pending = False
+
+    # -- hooks --------------------------------------------------------------------------------
+    def _install(self) -> None:
+        for name, layer in self._weights:
+            self._handles.append(layer.weight.register_hook(self._weight_hook(name)))
+        for name, block in self._blocks:
+            self._handles.append(block.register_forward_pre_hook(self._block_pre_hook))
+            self._handles.append(block.register_forward_hook(self._output_hook(name)))
+        self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
+        self._handles.append(self.model.register_forward_hook(self._output_hook(HEAD)))
+        # Forward order: note each layer's first call; these hooks go after one forward.
+        self._order_handles = [
+            m.register_forward_pre_hook(self._order_hook(n))
+            for n, m in [*self._weights, *self._blocks]
+        ]
+        self._handles.extend(self._order_handles)
+
+    def _order_hook(self, name: str):
+        def hook(module, args):
+            self._first_call.setdefault(name, len(self._first_call))
+
+        return hook
+
+    def _root_pre_hook(self, module, args) -> None:
+        self._stem_pending = True
+
+    def _block_pre_hook(self, module, args) -> None:
+        if self._stem_pending:
+            self._stem_pending = False
+            if args and isinstance(args[0], Tensor) and args[0].requires_grad:
+                args[0].register_hook(self._grad_hook(STEM, "_pending_o"))
+
+    def _output_hook(self, name: str):
+        def hook(module, args, output):
+            if name == HEAD and self._order_handles:
+                for handle in self._order_handles:  # the first forward is over
+                    handle.remove()
+                self._order_handles = []
+            if isinstance(output, Tensor) and output.requires_grad:
+                output.register_hook(self._grad_hook(name, "_pending_o"))
+
+        return hook
+
+    def _weight_hook(self, name: str):
+        return self._grad_hook(name, "_pending_w")
+
+    def _grad_hook(self, name: str, store_name: str):
+        # The store is looked up at call time: each pass gets fresh dicts (see _end_pass).
+        def hook(grad: Tensor) -> None:
+            if self._state != "active":
+                return  # a graph built inside the with, differentiated after it
+            if not self._pass_open:
+                self._pass_open = True
+                torch.autograd.Variable._execution_engine.queue_callback(self._end_pass)
+            store = getattr(self, store_name)
+            store[name] = _combine(store.get(name), torch.linalg.vector_norm(grad.detach()))
+
+        return hook
+
+    def _end_pass(self) -> None:
+        self._steps.append((self._pending_w, self._pending_o))
+        self._pending_w, self._pending_o = {}, {}
+        self._pass_open = False
+
+    # -- data ---------------------------------------------------------------------------------
+    def result(self) -> GradientRecord:
+        """The norms recorded so far, as a ``GradientRecord`` (callable during or after).
+
+        Example:
+            >>> rec.result().as_array("output").shape  # (stem + blocks + head, steps)
+            (11, 1)
+        """
+        order = self._first_call
+
+        def ordered(names: list[str]) -> list[str]:
+            return sorted(names, key=lambda n: order.get(n, len(order)))
+
+        weight_names = ordered([n for n, _ in self._weights])
+        output_names = [STEM, *ordered([n for n, _ in self._blocks]), HEAD]
+        if not self._blocks:
+            output_names = [HEAD]
+
+        def series(names: list[str], which: int) -> dict[str, list[float]]:
+            out: dict[str, list[float]] = {}
+            for name in names:
+                values = [step[which].get(name) for step in self._steps]
+                known = [v for v in values if v is not None]
+                floats = iter(torch.stack(known).float().cpu().tolist()) if known else iter(())
+                out[name] = [math.nan if v is None else next(floats) for v in values]
+            return out
+
+        return GradientRecord(
+            weight_grad_norms=series(weight_names, 0),
+            output_grad_norms=series(output_names, 1),
+            steps=len(self._steps),
+        )
+
+
+class ActivationRecorder(_Recorder):
+    """Record activation statistics per forward pass while the ``with`` block runs (chapter 4).
+
+    Per block: mean, std and fraction of exact zeros of its output. Per 3x3 conv: the std of its
+    response after the norm that follows it and before any ReLU or addition (see
+    ``response_layers``) -- the paper's Figure 7. Statistics are computed inside the forward
+    hook, before any in-place ReLU can overwrite the tensor, and without building a graph.
+
+    Args:
+        model: any ``nn.Module``.
+        blocks, block_types: as for ``GradientRecorder``.
+
+    Example:
+        >>> model = resnet20().train()
+        >>> with ActivationRecorder(model) as rec:
+        ...     model(x)
+        >>> rec.result().last("response_std")["layer1.0.conv1"]
+        1.0...
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        blocks: Iterable[str] | None = None,
+        block_types: Iterable[type | str] | None = None,
+    ) -> None:
+        super().__init__(model)
+        self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
+        self._responses = response_layers(model)
+        if not self._blocks and not self._responses:
+            raise ValueError(
+                f"model ({type(model).__name__}) has no block and no 3x3 conv to record; "
+                "pass blocks=[module names]"
+            )
+        self._steps: list[dict[str, Tensor]] = []
+        self._current: dict[str, Tensor] = {}
+
+    def _install(self) -> None:
+        modules = dict(self.model.named_modules())
+        for name, block in self._blocks:
+            self._handles.append(block.register_forward_hook(self._block_hook(name)))
+        for conv_name, response_name in self._responses.items():
+            hook = self._response_hook(conv_name)
+            self._handles.append(modules[response_name].register_forward_hook(hook))
+        self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
+        self._handles.append(self.model.register_forward_hook(self._root_hook))
+
+    def _root_pre_hook(self, module, args) -> None:
+        self._current = {}
+
+    def _root_hook(self, module, args, output) -> None:
+        self._steps.append(self._current)
+        self._current = {}
+
+    def _block_hook(self, name: str):
+        def hook(module, args, output):
+            if isinstance(output, Tensor):
+                with torch.no_grad():
+                    x = output.detach().float()
+                    std, mean = torch.std_mean(x)
+                    dead = (x == 0).sum() / x.numel()
+                    self._current[f"block_mean/{name}"] = mean
+                    self._current[f"block_std/{name}"] = std
+                    self._current[f"dead_fraction/{name}"] = dead
+
+        return hook
+
+    def _response_hook(self, conv_name: str):
+        def hook(module, args, output):
+            if isinstance(output, Tensor):
+                with torch.no_grad():
+                    self._current[f"response_std/{conv_name}"] = output.detach().float().std()
+
+        return hook
+
+    def result(self) -> ActivationRecord:
+        """The statistics recorded so far, as an ``ActivationRecord``."""
+        record = ActivationRecord(steps=len(self._steps))
+        block_names = [n for n, _ in self._blocks]
+        for kind, names in [
+            ("block_mean", block_names),
+            ("block_std", block_names),
+            ("dead_fraction", block_names),
+            ("response_std", list(self._responses)),
+        ]:
+            target = getattr(record, kind)
+            for name in names:
+                key = f"{kind}/{name}"
+                values = [step.get(key) for step in self._steps]
+                target[name] = [math.nan if v is None else float(v) for v in values]
+        return record
+
+
+# --------------------------------------------------------------------------------------------
+# One-shot helpers
+# --------------------------------------------------------------------------------------------
+@contextmanager
+def _untouched(model: nn.Module, *, train: bool) -> Iterator[None]:
+    """Run a measurement and put back the mode, the ``.grad`` s and the buffers (BN stats)."""
+    was_training = {m: m.training for m in model.modules()}
+    grads = {p: p.grad for p in model.parameters()}
+    buffers = {b: b.detach().clone() for b in model.buffers()}
+    try:
+        model.train(train)
+        for p in model.parameters():
+            p.grad = None
+        yield
+    finally:
+        with torch.no_grad():
+            for b, saved in buffers.items():
+                b.copy_(saved)
+        for p, g in grads.items():
+            p.grad = g
+        for m, mode in was_training.items():
+            m.training = mode
+
+
+def _check_batch(inputs: Tensor, targets: Tensor | None = None) -> None:
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if targets is not None and not isinstance(targets, Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if targets is not None and targets.shape[0] != inputs.shape[0]:
+        raise ValueError(
+            f"inputs and targets must have the same batch size, got {inputs.shape[0]} and "
+            f"{targets.shape[0]}"
+        )
+
+
+def _one_backward(
+    model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, **recorder_kwargs
+) -> GradientRecord:
+    check_module("model", model)
+    _check_batch(inputs, targets)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+    with _untouched(model, train=True), GradientRecorder(model, **recorder_kwargs) as rec:
+        loss_fn(model(inputs), targets).backward()
+    return rec.result()
+
+
+def gradient_norms(
+    model: nn.Module, inputs: Tensor, targets: Tensor, *, loss_fn: LossFn = F.cross_entropy
+) -> dict[str, float]:
+    """``{conv/linear name: ||dL/dW||}`` after one forward/backward in train mode (chapters 2, 4).
+
+    The model is left as it was: its mode, its ``.grad`` s and its BN running statistics.
+
+    Args:
+        model: the network.
+        inputs: a batch of inputs.
+        targets: the matching targets for ``loss_fn``.
+        loss_fn: ``loss_fn(outputs, targets) -> scalar``; default cross-entropy.
+
+    Example:
+        >>> norms = gradient_norms(plain56(), x, y)
+        >>> max(norms.values()) / min(norms.values())  # spread over layers
+        2.1e+03...
+    """
+    return _one_backward(model, inputs, targets, loss_fn).last("weight")
+
+
+def block_gradient_norms(
+    model: nn.Module,
+    inputs: Tensor,
+    targets: Tensor,
+    *,
+    loss_fn: LossFn = F.cross_entropy,
+    blocks: Iterable[str] | None = None,
+    block_types: Iterable[type | str] | None = None,
+) -> dict[str, float]:
+    """``{"stem" | block name | "head": ||dL/d(output)||}`` after one forward/backward (chapter 4).
+
+    Same arguments and guarantees as ``gradient_norms``, plus ``blocks``/``block_types`` as for
+    ``GradientRecorder``.
+
+    Example:
+        >>> block_gradient_norms(resnet20(), x, y)["layer1.0"]
+        0.0123...
+    """
+    record = _one_backward(model, inputs, targets, loss_fn, blocks=blocks, block_types=block_types)
+    return record.last("output")
+
+
+def response_stds(
+    model: nn.Module, inputs: Tensor, *, train_mode: bool = False
+) -> dict[str, float]:
+    """``{3x3 conv name: std of its response}`` for one batch, Figure-7 style (chapter 4).
+
+    Args:
+        model: the network.
+        inputs: a batch of inputs.
+        train_mode: ``False`` (default) measures a trained net as the paper did, BN using its
+            running statistics; ``True`` uses batch statistics (needed at initialisation, where
+            the running statistics are still 0 and 1). The model is left as it was either way.
+
+    Example:
+        >>> stds = response_stds(trained_resnet20, x_test)
+        >>> list(stds)[:2]
+        ['conv1', 'layer1.0.conv1']
+    """
+    check_module("model", model)
+    _check_batch(inputs)
+    with (
+        _untouched(model, train=train_mode),
+        torch.no_grad(),
+        ActivationRecorder(model) as rec,
+    ):
+        model(inputs)
+    return rec.result().last("response_std")
+
+
+def spread(norms: dict[str, float] | Sequence[float]) -> float:
+    """``log10(max / min)`` of a set of positive norms: orders of magnitude between layers.
+
+    Example:
+        >>> spread({"a": 0.01, "b": 10.0})
+        3.0
+    """
+    values = np.asarray(list(norms.values()) if isinstance(norms, dict) else norms, dtype=float)
+    if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
+        raise ValueError("norms must be a non-empty set of finite positive numbers")
+    return float(np.log10(values.max() / values.min()))
