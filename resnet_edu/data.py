@@ -1,0 +1,536 @@
+"""Data for the experiments: offline digits, CIFAR-10, and a synthetic stand-in (chapters 1, 4, 7).
+
+Three sources, one shape. Each builder returns a :class:`Loaders` whose ``train`` and ``test``
+are ordinary ``torch.utils.data.DataLoader`` objects, plus what a notebook needs to build a model
+for it (``num_classes``, ``in_channels``, ``image_size``, ``names``):
+
+* :func:`digits` -- scikit-learn's bundled 1,797 handwritten 8x8 digits: real data, no network,
+  a few seconds per epoch on a laptop CPU. Optionally resized to 32x32 and repeated to 3
+  channels so that the paper's CIFAR nets run on it unchanged.
+* :func:`cifar10` -- torchvision's CIFAR-10 with the paper's recipe (section 4.2): "4 pixels are
+  padded on each side, and a 32x32 crop is randomly sampled from the padded image or its
+  horizontal flip", and a 45k/5k train/validation split.
+* :func:`synthetic` -- random CIFAR-shaped images for speed measurements, and to run the CIFAR
+  code path in tests without the real files.
+
+All images live in memory as one tensor (:class:`ImageTensors`). The random crop and flip of
+image ``i`` in epoch ``e`` is a pure function of ``(seed, e, i)``, drawn for the whole epoch at
+once by :meth:`ImageTensors.set_epoch`. That is what lets :func:`resnet_edu.train.fit` resume a
+killed run bit for bit, with or without DataLoader worker processes.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset
+
+from ._checks import check_int, check_positive_number
+
+__all__ = [
+    "CIFAR10_CLASSES",
+    "DatasetUnavailableError",
+    "EpochSampler",
+    "ImageTensors",
+    "Loaders",
+    "cifar10",
+    "digits",
+    "synthetic",
+]
+
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
+
+
+class DatasetUnavailableError(RuntimeError):
+    """The dataset's files are missing (or unreadable) and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Loaders:
+    """Train and test loaders of one dataset, and what a model for it needs to know.
+
+    Unpacks like a pair: ``train, test = digits()``.
+
+    Attributes:
+        train: shuffled training batches ``(images, labels)``.
+        test: test batches in a fixed order (the paper's CIFAR-10 test set; digits' held-out part).
+        num_classes: number of labels.
+        in_channels: image channels (the ``in_channels`` of the model).
+        image_size: height = width of the images.
+        names: one human-readable name per label.
+        val: validation batches (CIFAR-10's 5k images held out of the training set), or ``None``.
+
+    Example:
+        >>> data = digits(size=32)
+        >>> model = resnet_edu.resnet20(num_classes=data.num_classes, in_channels=data.in_channels)
+    """
+
+    train: DataLoader
+    test: DataLoader
+    num_classes: int
+    in_channels: int
+    image_size: int
+    names: tuple[str, ...]
+    val: DataLoader | None = None
+
+    def __iter__(self) -> Iterator[DataLoader]:
+        return iter((self.train, self.test))
+
+
+class ImageTensors(Dataset):
+    """Images held in one tensor, normalised per item, with the paper's optional augmentation.
+
+    Args:
+        images: ``(N, C, H, W)`` uint8 (0..255) or float tensor of raw pixel values.
+        labels: ``(N,)`` integer labels.
+        mean: per-channel mean of the *training* pixels, in the units of ``images``.
+        std: per-channel standard deviation of the training pixels.
+        augment: pad ``pad`` zero pixels on each side, crop back to ``H x W`` at a random place,
+            flip horizontally with probability 1/2 (paper, section 4.2).
+        pad: padding of the random crop (the paper's 4).
+        seed: seed of the augmentation; crops and flips of epoch ``e`` come from ``(seed, e)``.
+
+    Example:
+        >>> ds = ImageTensors(torch.zeros(4, 3, 32, 32, dtype=torch.uint8), torch.arange(4),
+        ...                   mean=[0.0] * 3, std=[1.0] * 3, augment=True)
+        >>> ds.set_epoch(1); ds[0][0].shape
+        torch.Size([3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        images: Tensor,
+        labels: Tensor,
+        *,
+        mean: Sequence[float],
+        std: Sequence[float],
+        augment: bool = False,
+        pad: int = 4,
+        seed: int = 0,
+    ) -> None:
+        if images.dim() != 4 or len(images) != len(labels):
+            raise ValueError(
+                f"images must be (N, C, H, W) with N == len(labels), got {tuple(images.shape)} "
+                f"and {len(labels)} labels"
+            )
+        channels = images.shape[1]
+        if len(mean) != channels or len(std) != channels:
+            raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
+        self.images, self.labels = images, labels.long()
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
+        self.augment, self.pad, self.seed = augment, check_int("pad", pad, minimum=0), seed
+        self.set_epoch(0)
+
+    def set_epoch(self, epoch: int) -> None:
+        """Draw the crops and flips of ``epoch`` for all images at once (no-op without augment)."""
+        self.epoch = epoch
+        if not self.augment:
+            return
+        # Mix seed and epoch so that (seed=0, epoch=1) and (seed=1, epoch=0) differ.
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        self.offsets = torch.randint(0, 2 * self.pad + 1, (len(self), 2), generator=g)
+        self.flips = torch.rand(len(self), generator=g) < 0.5
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        x = self.images[index]
+        if self.augment:
+            h, w = x.shape[-2:]
+            top, left = self.offsets[index].tolist()
+            # Zero padding of the raw image (black border), as the paper pads pixels.
+            x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
+            if self.flips[index]:
+                x = x.flip(-1)
+        x = x.float()
+        return (x - self.mean) / self.std, self.labels[index]
+
+
+def _stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[Tensor, Tensor]:
+    """Indices (kept, held out): a fixed split that keeps the class proportions."""
+    from sklearn.model_selection import train_test_split
+
+    kept, out = train_test_split(
+        np.arange(len(labels)), test_size=held_out, stratify=labels, random_state=seed
+    )
+    return torch.from_numpy(np.sort(kept)), torch.from_numpy(np.sort(out))
+
+
+def _loader(ds: Dataset, batch_size: int, *, shuffle: bool, seed: int, **kw) -> DataLoader:
+    generator = torch.Generator().manual_seed(seed) if shuffle else None
+    return DataLoader(ds, batch_size=batch_size, shuffle=shuffle, generator=generator, **kw)
+
+
+def digits(
+    *,
+    batch_size: int = 128,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    size: int = 8,
+    channels: int = 3,
+    test_batch_size: int = 512,
+    num_workers: int = 0,
+) -> Loaders:
+    """scikit-learn's 1,797 real 8x8 digits as train/test loaders -- offline, in seconds.
+
+    The split is stratified and fixed by ``seed``; pixels are normalised with the mean and
+    standard deviation of the *training* images (after the resize). Used by every chapter's quick
+    mode in place of CIFAR-10.
+
+    Args:
+        batch_size: training batch size (the paper's 128).
+        test_fraction: share of the images held out for testing, in (0, 1).
+        seed: fixes the split and the order of the returned training loader.
+        size: image side; 8 is the original, e.g. 32 resizes bilinearly to CIFAR's size.
+        channels: 1 keeps the grey images; 3 repeats them so CIFAR nets (``in_channels=3``) run.
+        test_batch_size: batch size of the test loader.
+        num_workers: DataLoader worker processes (0 = load in the main process).
+
+    Returns:
+        :class:`Loaders` with ``num_classes=10``, ``in_channels=channels``, ``image_size=size``,
+        ``names=("0", ..., "9")`` and ``val=None``.
+
+    Example:
+        >>> train, test = digits(batch_size=64)
+        >>> x, y = next(iter(train)); x.shape
+        torch.Size([64, 3, 8, 8])
+    """
+    from sklearn.datasets import load_digits
+
+    check_int("batch_size", batch_size, minimum=1)
+    check_int("test_batch_size", test_batch_size, minimum=1)
+    check_int("size", size, minimum=1)
+    check_int("seed", seed, minimum=0)
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    check_positive_number("test_fraction", test_fraction)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), 0..16
+    if size != images.shape[-1]:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    images = images.repeat(1, channels, 1, 1)
+    labels = torch.tensor(bunch.target, dtype=torch.long)
+    held_out = round(test_fraction * len(labels))
+    train_idx, test_idx = _stratified_split(bunch.target, held_out, seed)
+    # One mean and std for all channels: the channels are copies of one grey image.
+    mean, std = images[train_idx].mean().item(), images[train_idx].std().item()
+    norm = {"mean": [mean] * channels, "std": [std] * channels}
+    train_ds = ImageTensors(images[train_idx], labels[train_idx], **norm)
+    test_ds = ImageTensors(images[test_idx], labels[test_idx], **norm)
+    return Loaders(
+        train=_loader(train_ds, batch_size, shuffle=True, seed=seed, num_workers=num_workers),
+        test=_loader(test_ds, test_batch_size, shuffle=False, seed=seed, num_workers=num_workers),
+        num_classes=10,
+        in_channels=channels,
+        image_size=size,
+        names=tuple(str(i) for i in range(10)),
+    )
+
+
+def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of a uint8 (N, C, H, W) tensor, in 0..255 units, chunked."""
+    total = torch.zeros(images.shape[1], dtype=torch.float64)
+    total_sq = torch.zeros_like(total)
+    for chunk in images.split(4096):
+        x = chunk.double()
+        total += x.sum(dim=(0, 2, 3))
+        total_sq += (x * x).sum(dim=(0, 2, 3))
+    count = images.numel() / images.shape[1]
+    mean = total / count
+    std = (total_sq / count - mean * mean).clamp_min(1e-12).sqrt()
+    return mean.tolist(), std.tolist()
+
+
+def _cifar_loaders(
+    train_images: Tensor,
+    train_labels: Tensor,
+    test_images: Tensor,
+    test_labels: Tensor,
+    *,
+    augment: bool,
+    batch_size: int,
+    test_batch_size: int,
+    val_split: int,
+    seed: int,
+    num_workers: int,
+    names: tuple[str, ...],
+) -> Loaders:
+    """The CIFAR recipe on uint8 (N, C, H, W) tensors; shared by cifar10 and synthetic."""
+    if val_split:
+        if val_split >= len(train_labels):
+            raise ValueError(f"val_split must be < {len(train_labels)} images, got {val_split}")
+        train_idx, val_idx = _stratified_split(train_labels.numpy(), val_split, seed)
+    else:
+        train_idx, val_idx = torch.arange(len(train_labels)), None
+    mean, std = _channel_stats(train_images[train_idx])  # training statistics only
+    norm = {"mean": mean, "std": std}
+    kw = {"num_workers": num_workers, "pin_memory": torch.cuda.is_available()}
+    train_ds = ImageTensors(
+        train_images[train_idx], train_labels[train_idx], augment=augment, seed=seed, **norm
+    )
+    val = None
+    if val_idx is not None:
+        val_ds = ImageTensors(train_images[val_idx], train_labels[val_idx], **norm)
+        val = _loader(val_ds, test_batch_size, shuffle=False, seed=seed, **kw)
+    test_ds = ImageTensors(test_images, test_labels, **norm)
+    return Loaders(
+        train=_loader(train_ds, batch_size, shuffle=True, seed=seed, **kw),
+        test=_loader(test_ds, test_batch_size, shuffle=False, seed=seed, **kw),
+        num_classes=len(names),
+        in_channels=train_images.shape[1],
+        image_size=train_images.shape[-1],
+        names=names,
+        val=val,
+    )
+
+
+def _missing_cifar_message(root: Path, download: bool, cause: BaseException) -> str:
+    expected = root / "cifar-10-batches-py"
+    what = "could not be downloaded" if download else "was not found (and download=False)"
+    return (
+        f"CIFAR-10 {what} under {str(root)!r}.\n"
+        f"  Expected the extracted folder {str(expected)!r} (data_batch_1..5, test_batch, "
+        "batches.meta).\n"
+        "  To fix: with internet access (e.g. in Colab) call cifar10(root, download=True) or pass "
+        "--download on the command line. Offline: fetch "
+        "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz elsewhere, copy it into "
+        f"{str(root)!r} and call with download=True (a present archive is checked and extracted "
+        "without network). Or use the offline digits data (resnet_edu.data.digits()).\n"
+        f"  Cause: {type(cause).__name__}: {cause}"
+    )
+
+
+def cifar10(
+    root: str | Path,
+    *,
+    download: bool = False,
+    augment: bool = True,
+    batch_size: int = 128,
+    val_split: int = 5000,
+    seed: int = 0,
+    test_batch_size: int = 1000,
+    num_workers: int = 0,
+) -> Loaders:
+    """torchvision's CIFAR-10 with the paper's augmentation and its 45k/5k split (chapter 4, 7).
+
+    Images are normalised per channel with the training images' mean and std (the paper
+    subtracts the per-pixel mean; per-channel statistics are the usual modern equivalent).
+
+    Args:
+        root: folder holding (or receiving) ``cifar-10-batches-py``.
+        download: fetch the archive (163 MB) from the internet if it is not in ``root``.
+        augment: the paper's 4-pixel zero pad, random 32x32 crop and horizontal flip for training.
+        batch_size: training batch size (the paper's 128).
+        val_split: training images held out for validation (the paper's 5,000; 0 for none),
+            stratified and fixed by ``seed``.
+        seed: fixes the split, the augmentation stream and the training loader's order.
+        test_batch_size: batch size of the validation and test loaders.
+        num_workers: DataLoader worker processes.
+
+    Returns:
+        :class:`Loaders` with ``train`` (45k), ``val`` (5k), ``test`` (10k), ``num_classes=10``,
+        ``in_channels=3``, ``image_size=32`` and ``names=CIFAR10_CLASSES``.
+
+    Raises:
+        DatasetUnavailableError: the files are not in ``root`` and could not be downloaded;
+            the message says where to put them.
+
+    Example:
+        >>> data = cifar10("data", download=True)  # in Colab
+        >>> len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)
+        (45000, 5000, 10000)
+    """
+    import torchvision
+
+    for name, value in (("batch_size", batch_size), ("test_batch_size", test_batch_size)):
+        check_int(name, value, minimum=1)
+    check_int("val_split", val_split, minimum=0)
+    check_int("seed", seed, minimum=0)
+    root = Path(root).expanduser()
+    try:
+        sets = [
+            torchvision.datasets.CIFAR10(str(root), train=train, download=download)
+            for train in (True, False)
+        ]
+    except (RuntimeError, OSError, pickle.UnpicklingError, EOFError, ValueError) as error:
+        # torchvision says "Dataset not found or corrupted"; offline downloads raise URLError
+        # (an OSError) after a chain of socket errors. One message that says what to do instead.
+        raise DatasetUnavailableError(_missing_cifar_message(root, download, error)) from None
+
+    def to_tensors(ds) -> tuple[Tensor, Tensor]:
+        images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # NHWC->NCHW
+        return images.contiguous(), torch.tensor(ds.targets, dtype=torch.long)
+
+    (train_x, train_y), (test_x, test_y) = map(to_tensors, sets)
+    return _cifar_loaders(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        augment=augment,
+        batch_size=batch_size,
+        test_batch_size=test_batch_size,
+        val_split=val_split,
+        seed=seed,
+        num_workers=num_workers,
+        names=tuple(sets[0].classes),
+    )
+
+
+def synthetic(
+    *,
+    num_train: int = 1024,
+    num_test: int = 256,
+    image_size: int = 32,
+    channels: int = 3,
+    num_classes: int = 10,
+    batch_size: int = 128,
+    augment: bool = True,
+    val_split: int = 0,
+    seed: int = 0,
+    num_workers: int = 0,
+) -> Loaders:
+    """Random CIFAR-shaped images and labels: speed measurements and a stand-in for CIFAR-10.
+
+    Goes through exactly the code path of :func:`cifar10` after the files are read (uint8
+    storage, training statistics, pad-crop-flip, split), so a test on it keeps that path alive.
+    There is nothing to learn in it: labels are random.
+
+    Args:
+        num_train: training images (before the validation split).
+        num_test: test images.
+        image_size: height = width (CIFAR's 32).
+        channels: image channels.
+        num_classes: number of labels.
+        batch_size: training batch size.
+        augment: pad-crop-flip as for CIFAR-10.
+        val_split: training images held out for validation (0 for none).
+        seed: fixes the images, the labels and the order.
+        num_workers: DataLoader worker processes.
+
+    Example:
+        >>> data = synthetic(num_train=256, batch_size=64)
+        >>> next(iter(data.train))[0].shape
+        torch.Size([64, 3, 32, 32])
+    """
+    for name, value in (
+        ("num_train", num_train),
+        ("num_test", num_test),
+        ("image_size", image_size),
+        ("channels", channels),
+        ("num_classes", num_classes),
+        ("batch_size", batch_size),
+    ):
+        check_int(name, value, minimum=1)
+    g = torch.Generator().manual_seed(seed)
+
+    def make(n: int) -> tuple[Tensor, Tensor]:
+        images = torch.randint(0, 256, (n, channels, image_size, image_size), generator=g)
+        return images.to(torch.uint8), torch.randint(0, num_classes, (n,), generator=g)
+
+    (train_x, train_y), (test_x, test_y) = make(num_train), make(num_test)
+    return _cifar_loaders(
+        train_x,
+        train_y,
+        test_x,
+        test_y,
+        augment=augment,
+        batch_size=batch_size,
+        test_batch_size=max(batch_size, 256),
+        val_split=val_split,
+        seed=seed,
+        num_workers=num_workers,
+        names=tuple(f"class {i}" for i in range(num_classes)),
+    )
+
+
+class EpochSampler(torch.utils.data.Sampler[int]):
+    """The indices of one epoch: a pure function of ``(seed, epoch)``, sharded across processes.
+
+    Gives exactly the indices of ``torch.utils.data.DistributedSampler`` (same permutation, same
+    padding, same ``rank::num_replicas`` shard; ``num_replicas=1`` is a plain seeded shuffle),
+    and can start part-way through an epoch: that is how a resumed run skips the batches it had
+    already done without loading them.
+
+    Args:
+        length: size of the dataset.
+        shuffle: permute with ``torch.randperm`` seeded by ``seed + epoch``; else keep order.
+        seed: base seed of the permutation.
+        num_replicas: number of processes (the distributed world size).
+        rank: this process's index.
+        pad: repeat indices so every process gets the same count (needed for training under DDP,
+            wrong for evaluation, where each image must count once).
+
+    Example:
+        >>> sampler = EpochSampler(10, seed=0)
+        >>> sampler.set_epoch(3, start=4); len(list(sampler))
+        6
+    """
+
+    def __init__(
+        self,
+        length: int,
+        *,
+        shuffle: bool = True,
+        seed: int = 0,
+        num_replicas: int = 1,
+        rank: int = 0,
+        pad: bool = True,
+    ) -> None:
+        check_int("length", length, minimum=1)
+        check_int("num_replicas", num_replicas, minimum=1)
+        if not 0 <= rank < num_replicas:
+            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
+        self.length, self.shuffle, self.seed = length, shuffle, seed
+        self.num_replicas, self.rank, self.pad = num_replicas, rank, pad
+        self.epoch, self.start = 0, 0
+
+    def set_epoch(self, epoch: int, start: int = 0) -> None:
+        """Select the epoch's permutation and skip its first ``start`` indices of this shard."""
+        self.epoch, self.start = epoch, check_int("start", start, minimum=0)
+
+    def _shard(self) -> list[int]:
+        if self.shuffle:
+            g = torch.Generator().manual_seed(self.seed + self.epoch)  # as DistributedSampler
+            indices = torch.randperm(self.length, generator=g).tolist()
+        else:
+            indices = list(range(self.length))
+        if self.pad:
+            total = -(-self.length // self.num_replicas) * self.num_replicas
+            padding = total - self.length
+            indices += (indices * (padding // self.length + 1))[:padding]
+        return indices[self.rank :: self.num_replicas]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._shard()[self.start :])
+
+    def __len__(self) -> int:
+        shard = (
+            -(-self.length // self.num_replicas)
+            if self.pad
+            else len(range(self.rank, self.length, self.num_replicas))
+        )
+        return max(shard - self.start, 0)
