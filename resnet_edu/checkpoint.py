@@ -126,9 +126,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         zipfile.BadZipFile,
         UnicodeDecodeError,
     ) as error:
+        first_line = (str(error).splitlines() or [""])[0]
         raise CheckpointError(
             f"cannot read checkpoint {str(path)!r}: the file is truncated, corrupted or not a "
-            f"PyTorch file ({type(error).__name__}: {str(error).splitlines()[0][:200]}). "
+            f"PyTorch file ({type(error).__name__}: {first_line[:200]}). "
             "Delete it to start over, or point resume= at an intact checkpoint."
         ) from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
