@@ -69,7 +69,7 @@ class TrainConfig:
     device: str = "auto"  # "auto" = CUDA, then MPS, then CPU; or e.g. "cpu", "cuda:1"
     amp: bool = False  # float16 autocast + gradient scaling (CUDA only; ignored elsewhere)
     channels_last: bool = False  # NHWC memory format, faster convs on tensor cores (CUDA only)
-    sync_bn: bool = False  # under DDP: BatchNorm statistics over the global batch
+    sync_bn: bool = False  # under DDP: BatchNorm statistics over the global batch (CUDA only)
     checkpoint_every: int = 0  # also checkpoint every N steps (0: only at epoch ends)
     progress: bool = True  # tqdm progress bar and one line per epoch (rank 0 only)
 
@@ -369,7 +369,7 @@ def _fit(model, train_loader, test_loader, config, checkpoint, resume, callbacks
     if device.type == "cuda" and dist.world > 1 and device.index is None:
         device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
     on_cuda = device.type == "cuda"
-    for flag in ("amp", "channels_last"):
+    for flag in ("amp", "channels_last", "sync_bn"):
         if getattr(config, flag) and not on_cuda:
             warnings.warn(
                 f"TrainConfig.{flag} applies on CUDA only; ignored on {device}", stacklevel=3
@@ -393,7 +393,7 @@ def _fit(model, train_loader, test_loader, config, checkpoint, resume, callbacks
     total_steps = steps_per_epoch * config.epochs
 
     model.to(device, memory_format=memory_format)
-    if config.sync_bn and dist.world > 1:
+    if config.sync_bn and dist.world > 1 and on_cuda:  # SyncBatchNorm needs GPU modules
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
     optimizer = torch.optim.SGD(
         model.parameters(),
