@@ -303,7 +303,8 @@ class GradientRecorder(_Recorder):
     # -- hooks --------------------------------------------------------------------------------
     def _install(self) -> None:
         for name, layer in self._weights:
-            self._handles.append(layer.weight.register_hook(self._weight_hook(name)))
+            if layer.weight.requires_grad:  # a frozen layer keeps nan in every step
+                self._handles.append(layer.weight.register_hook(self._weight_hook(name)))
         for name, block in self._blocks:
             self._handles.append(block.register_forward_pre_hook(self._block_pre_hook))
             self._handles.append(block.register_forward_hook(self._output_hook(name)))
