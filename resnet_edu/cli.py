@@ -280,7 +280,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"training {args.model} on {args.data} for {args.epochs} epochs into {args.out}",
             flush=True,
         )
-    history = fit(model, data, config, checkpoint=checkpoint, resume=args.resume)
+
+    def report(event) -> None:  # without the bar, still one line per epoch (logs, CI)
+        if event.kind == "epoch" and rank == 0:
+            h = event.history
+            print(
+                f"epoch {h.epoch[-1]}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, "
+                f"train error {h.train_error[-1]:.2f}%, test error {h.test_error[-1]:.2f}%",
+                flush=True,
+            )
+
+    callbacks = [report] if args.no_progress else []
+    history = fit(
+        model, data, config, checkpoint=checkpoint, resume=args.resume, callbacks=callbacks
+    )
     if rank == 0:
         history.save(args.out / "history.json")
         history.save_csv(args.out / "history.csv")
