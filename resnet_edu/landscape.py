@@ -230,3 +230,59 @@ def surface_roughness(losses: np.ndarray) -> float:
         first.append(np.abs(np.diff(z, axis=axis)).mean())
         second.append(np.abs(np.diff(z, n=2, axis=axis)).mean())
     return float(np.mean(second) / max(np.mean(first), 1e-12))
+
+
+def curvature_ratio_map(
+    losses: np.ndarray, alphas: Sequence[float] | None = None, betas: Sequence[float] | None = None
+) -> np.ndarray:
+    """|λ_min / λ_max| of the finite-difference Hessian at each interior grid point.
+
+    Li et al. (2018, Fig. 7) map this ratio of the Hessian's extreme eigenvalues to show where a
+    surface is convex (ratio 0: no negative curvature) and where it is not. Here the 2x2
+    Hessian of the plotted *slice* is estimated with central differences on the grid, so it is
+    the curvature of the surface as drawn, not of the full weight space. Points with
+    ``λ_min >= 0`` get 0.
+
+    Args:
+        losses: ``loss_surface_2d(...)``, shape ``(len(alphas), len(betas))``, >= 3x3.
+        alphas, betas: the grid (for the spacing); default unit spacing.
+
+    Returns:
+        An array of shape ``(len(alphas) - 2, len(betas) - 2)``.
+
+    Example:
+        >>> curvature_ratio_map(grid[:, None] ** 2 + grid[None, :] ** 2).max()
+        0.0
+    """
+    z = np.asarray(losses, dtype=float)
+    if z.ndim != 2 or min(z.shape) < 3:
+        raise ValueError(f"losses must be a 2-D array of at least 3x3 points, got shape {z.shape}")
+    ha = 1.0 if alphas is None else float(np.diff(_grid("alphas", alphas)).mean())
+    hb = 1.0 if betas is None else float(np.diff(_grid("betas", betas)).mean())
+    zaa = (z[2:, 1:-1] - 2 * z[1:-1, 1:-1] + z[:-2, 1:-1]) / ha**2
+    zbb = (z[1:-1, 2:] - 2 * z[1:-1, 1:-1] + z[1:-1, :-2]) / hb**2
+    zab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / (4 * ha * hb)
+    half_trace = (zaa + zbb) / 2
+    spread = np.sqrt(np.maximum(half_trace**2 - (zaa * zbb - zab**2), 0.0))
+    lam_max, lam_min = half_trace + spread, half_trace - spread
+    largest = np.maximum(np.abs(lam_max), np.abs(lam_min))
+    ratio = np.abs(np.minimum(lam_min, 0.0)) / np.maximum(largest, 1e-300)
+    return np.where(largest > 0, ratio, 0.0)
+
+
+def nonconvex_fraction(
+    losses: np.ndarray,
+    alphas: Sequence[float] | None = None,
+    betas: Sequence[float] | None = None,
+    *,
+    tol: float = 0.01,
+) -> float:
+    """Share of interior grid points whose curvature ratio exceeds ``tol`` (non-convex there).
+
+    One number for "the plain net's landscape is less convex" (Li et al. 2018, Fig. 7); see
+    ``curvature_ratio_map``.
+
+    Example:
+        >>> nonconvex_fraction(z_plain, grid, grid) > nonconvex_fraction(z_resnet, grid, grid)
+    """
+    return float((curvature_ratio_map(losses, alphas, betas) > tol).mean())

@@ -10,10 +10,12 @@ from torch import nn
 
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.landscape import (
+    curvature_ratio_map,
     filter_normalized_direction,
     loss_surface,
     loss_surface_1d,
     loss_surface_2d,
+    nonconvex_fraction,
     surface_roughness,
 )
 
@@ -139,3 +141,22 @@ def test_bad_inputs():
         filter_normalized_direction(d)
     with pytest.raises(ValueError, match="losses"):
         surface_roughness(np.zeros((2, 2)))
+
+
+def test_curvature_ratio_known_surfaces():
+    a = np.linspace(-1, 1, 9)
+    b = np.linspace(-2, 2, 7)
+    bowl = a[:, None] ** 2 + b[None, :] ** 2
+    assert curvature_ratio_map(bowl, a, b).max() == pytest.approx(0.0, abs=1e-12)
+    assert nonconvex_fraction(bowl, a, b) == 0.0
+    # a saddle 2a^2 - b^2 has Hessian diag(4, -2): ratio 1/2 everywhere (spacing accounted for)
+    saddle = 2 * a[:, None] ** 2 - b[None, :] ** 2
+    ratios = curvature_ratio_map(saddle, a, b)
+    assert ratios.shape == (7, 5)
+    np.testing.assert_allclose(ratios, 0.5)
+    assert nonconvex_fraction(saddle, a, b, tol=0.4) == 1.0
+    assert nonconvex_fraction(saddle, a, b, tol=0.6) == 0.0
+    # rotated saddle a*b: Hessian [[0, 1], [1, 0]], eigenvalues +-1
+    np.testing.assert_allclose(curvature_ratio_map(a[:, None] * a[None, :], a, a), 1.0)
+    with pytest.raises(ValueError, match="losses"):
+        curvature_ratio_map(np.zeros(5))
