@@ -38,11 +38,8 @@ import sys
 REPO_URL = "{url}"
 if importlib.util.find_spec("resnet_edu") is None:
     source = os.environ.get("RESNET_EDU_SOURCE", f"git+{{REPO_URL}}")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", f"resnet_edu @ {{source}}",
-         "torchinfo"],
-        check=True,
-    )
+    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
+    subprocess.run([*pip, f"resnet_edu @ {{source}}", "torchinfo"], check=True)
 
 import torch
 
@@ -59,6 +56,18 @@ def repo_url() -> str:
 def setup_source() -> str:
     """The exact source of the setup cell every chapter starts with."""
     return SETUP_TEMPLATE.format(url=repo_url()).rstrip("\n")
+
+
+def refresh_setup_cells(paths: list[Path]) -> None:
+    """Rewrite the setup cell of existing notebooks from the template (it has no outputs)."""
+    for path in paths:
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if c.cell_type == "code")
+        if "REPO_URL" not in cell.source:
+            raise ValueError(f"{path}: its first code cell is not the setup cell")
+        if cell.source != setup_source():
+            cell.source = setup_source()
+            write_atomic(nb, path)
 
 
 def chapters() -> list[Path]:
