@@ -250,8 +250,9 @@ def _plain_builder(name: str, layers: list[int], title: str):
     """``plain18`` / ``plain34``: the paper's plain baselines (no pretrained weights exist)."""
 
     def build(**kwargs: Any) -> ResNet:
-        if "residual" in kwargs or "weights" in kwargs:
-            raise TypeError(f"{name}() has no shortcuts and no pretrained weights; use ResNet(...)")
+        for key in ("residual", "weights"):  # fixed: no shortcuts, and no weights exist
+            if key in kwargs:
+                raise TypeError(f"{name}() takes no {key} argument; use ResNet(...) or resnet*")
         return ResNet(BasicBlock, layers, residual=False, **kwargs)
 
     build.__name__ = build.__qualname__ = name
