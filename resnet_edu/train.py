@@ -361,7 +361,10 @@ def fit(
 
 
 def _fit(model, train_loader, test_loader, config, checkpoint, resume, callbacks, dist):
-    from tqdm.auto import tqdm
+    if config.progress:
+        from tqdm.auto import tqdm
+    else:  # the bar is disabled; tqdm.auto would still warn where ipywidgets is missing
+        from tqdm import tqdm
 
     if config.threads is not None:
         torch.set_num_threads(config.threads)
