@@ -69,6 +69,16 @@ def set_num_classes(kwargs: dict[str, Any], weights: Any) -> None:
 
     A different ``num_classes`` given by the caller cannot load the weights' classifier, so it
     is an error (torchvision's ``_ovewrite_named_param``).
+
+    Args:
+        kwargs: the builder's keyword arguments, updated in place.
+        weights: a torchvision weight enum member.
+
+    Example:
+        >>> kwargs = {}
+        >>> set_num_classes(kwargs, resolve_weights("resnet18", "DEFAULT"))
+        >>> kwargs
+        {'num_classes': 1000}
     """
     categories = weights.meta.get("categories")
     if categories is None:
