@@ -186,10 +186,13 @@ def _check_config(
     try:
         block = factory(inplanes, planes, stride, user_downsample)
     except Exception as err:  # the reader's constructor: report, do not crash the notebook
-        return [
-            f"building {where} raised {type(err).__name__}: {err}. The checker builds your "
-            "block as block(inplanes, planes, stride, downsample), like resnet_edu.BasicBlock."
-        ]
+        hint = (
+            " The checker builds your block as block(inplanes, planes, stride, downsample), "
+            "like resnet_edu.BasicBlock."
+            if isinstance(err, TypeError)
+            else ""
+        )
+        return [f"building {where} raised {type(err).__name__}: {err}.{hint}"]
     if not isinstance(block, nn.Module):
         return [f"{where} returned a {type(block).__name__}, not a torch.nn.Module."]
     block.eval()
