@@ -39,7 +39,7 @@ def _stand_in():
 def _tiny(depth: int, data, **kw) -> TrainConfig:
     """The notebook's full-mode config, shrunk to 2 epochs (and CPU-only flags off)."""
     return paper_config(
-        depth, steps_per_epoch=len(data.train), epochs=2, progress=False, threads=2, **kw
+        depth, steps_per_epoch=len(data.train), epochs=2, progress=False, threads=1, **kw
     )
 
 
@@ -119,7 +119,7 @@ def test_full_mode_path_trains_checkpoints_and_resumes_exactly(tmp_path):
 def test_table6_rows_put_the_papers_numbers_next_to_ours():
     data = digits(batch_size=256)
     histories = run_table6(
-        [20], data, TrainConfig(epochs=1, progress=False, threads=2), residual=(True,)
+        [20], data, TrainConfig(epochs=1, progress=False, threads=1), residual=(True,)
     )
     (row,) = table6_rows(histories)
     assert row["depth"] == 20 and row["paper_resnet_test"] == PAPER_TABLE6[20]
