@@ -117,7 +117,7 @@ def model_style(label: str, depths: Sequence[int] | None = None) -> dict[str, An
 
     Example:
         >>> model_style("plain-56")["color"]
-        (0.88..., 0.47..., 0.18...)
+        (0.866..., 0.486..., 0.186...)
     """
     base = np.array(
         to_rgb(
