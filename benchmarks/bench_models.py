@@ -71,16 +71,20 @@ def pairs() -> list[tuple[str, Callable[[], tuple[nn.Module, nn.Module]], tuple[
     ]
 
 
-def step_seconds(model: nn.Module, x: torch.Tensor) -> float:
-    """Wall time of one training step's forward and backward pass (no optimizer)."""
+def step_seconds(model: nn.Module, x: torch.Tensor) -> tuple[float, float]:
+    """Wall and CPU seconds of one training step's forward and backward pass (no optimizer).
+
+    CPU time (this process, all threads) barely moves when other processes load the machine;
+    wall time does, by tens of percent on a shared 2-core box.
+    """
     model.zero_grad(set_to_none=True)
-    start = time.perf_counter()
+    wall, cpu = time.perf_counter(), time.process_time()
     model(x).sum().backward()
-    return time.perf_counter() - start
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def compare(ours: nn.Module, ref: nn.Module, x: torch.Tensor, reps: int) -> tuple[float, float]:
-    """Median seconds per step of ``ours`` and ``ref``, timed alternately after a warm-up."""
+def compare(ours: nn.Module, ref: nn.Module, x: torch.Tensor, reps: int) -> dict[str, float]:
+    """Median wall and CPU seconds per step of ``ours`` and ``ref``, timed alternately."""
     ours.train(), ref.train()
     with torch.no_grad():
         ours.eval(), ref.eval()
@@ -92,7 +96,11 @@ def compare(ours: nn.Module, ref: nn.Module, x: torch.Tensor, reps: int) -> tupl
         order = [(ours, times_ours), (ref, times_ref)]
         for model, times in order if rep % 2 == 0 else order[::-1]:  # alternate who goes first
             times.append(step_seconds(model, x))
-    return statistics.median(times_ours), statistics.median(times_ref)
+    return {
+        f"{who}_{kind}": statistics.median(t[i] for t in times)
+        for who, times in (("ours", times_ours), ("ref", times_ref))
+        for i, kind in enumerate(("wall", "cpu"))
+    }
 
 
 def main() -> None:
@@ -113,18 +121,20 @@ def main() -> None:
         f"{torch.get_num_threads()} threads, load average {load:.1f}, {reps} repetitions"
     )
     header = (
-        f"{'model':<18} {'input':<16} {'resnet_edu ms':>14} {'torchvision ms':>15} {'ratio':>6}"
+        f"{'model':<17} {'input':<12} {'wall ms ours':>12} {'torchvision':>11} {'ratio':>6}"
+        f" {'CPU ms ours':>12} {'torchvision':>11} {'ratio':>6}"
     )
     print(header)
     print("-" * len(header))
     for label, build, shape in pairs():
         ours, ref = build()
         x = torch.randn(shape)
-        t_ours, t_ref = compare(ours, ref, x, reps)
+        t = compare(ours, ref, x, reps)
         size = "x".join(map(str, shape))
         print(
-            f"{label:<18} {size:<16} {1e3 * t_ours:>14.1f} {1e3 * t_ref:>15.1f} "
-            f"{t_ours / t_ref:>6.3f}",
+            f"{label:<17} {size:<12} {1e3 * t['ours_wall']:>12.0f} {1e3 * t['ref_wall']:>11.0f}"
+            f" {t['ours_wall'] / t['ref_wall']:>6.3f} {1e3 * t['ours_cpu']:>12.0f}"
+            f" {1e3 * t['ref_cpu']:>11.0f} {t['ours_cpu'] / t['ref_cpu']:>6.3f}",
             flush=True,
         )
 
