@@ -1,4 +1,4 @@
-"""ImageNet ResNets (paper Table 1), their plain twins, ResNeXt and Wide ResNet (ch. 2, 5).
+"""ImageNet ResNets (paper Table 1), their plain twins, ResNeXt and Wide ResNet (chapters 5, 6).
 
 A 7x7 stem, four stages of blocks at strides 4, 8, 16, 32, global average pooling and one
 fully-connected layer (He et al. 2016, Table 1). The module and parameter names (``conv1``,

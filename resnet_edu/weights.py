@@ -1,4 +1,4 @@
-"""Pretrained weights: torchvision's weight enums, resolved and loaded into our models (chapter 2).
+"""Pretrained weights: torchvision's weight enums, resolved and loaded into our models (chapter 6).
 
 The weights are torchvision's: the same files, the same URLs and the same SHA-256 check
 (``WeightsEnum.get_state_dict(check_hash=True)``). Because our models are state-dict-identical to
