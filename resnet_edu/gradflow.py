@@ -216,6 +216,21 @@ def response_layers(model: nn.Module) -> dict[str, str]:
     return pairs
 
 
+def _std_mean(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Std (Bessel-corrected) and mean of a flat float tensor from its first two moments.
+
+    Two fast reductions (mean, dot) instead of torch.std's Welford pass, which is 2-5x slower
+    on CPU and made the recorder cost ~25% of a ResNet-56 step. Float32 moments are accurate to
+    ~1e-5 relative for activations whose mean is not much larger than their std (BN outputs,
+    ReLU outputs), far below the batch-to-batch variation of the statistic.
+    """
+    n = x.numel()
+    mean = x.mean()
+    mean_square = torch.dot(x, x) / n
+    var = (mean_square - mean.square()).clamp_min(0.0) * (n / max(n - 1, 1))
+    return var.sqrt(), mean
+
+
 def _combine(old: Tensor | None, new: Tensor) -> Tensor:
     # A module run twice in one pass: the norm of the gradient w.r.t. both of its outputs.
     return new if old is None else torch.hypot(old, new)
@@ -455,15 +470,14 @@ class ActivationRecorder(_Recorder):
         def hook(module, args, output):
             if isinstance(output, Tensor):
                 with torch.no_grad():
-                    x = output.detach().float()
-                    std, mean = torch.std_mean(x)
-                    # ||sign(x)||^2 counts the non-zeros; torch.count_nonzero and (x == 0).sum()
-                    # are several times slower on CPU (benchmarks/bench_gradflow.py)
+                    x = output.detach().float().reshape(-1)
+                    std, mean = _std_mean(x)
+                    # ||sign(x)||^2 counts the non-zeros, ~5x faster on CPU than count_nonzero
+                    # or (x == 0).sum() (benchmarks/bench_gradflow.py)
                     alive = torch.linalg.vector_norm(torch.sign(x)).square() / x.numel()
-                    dead = 1.0 - alive
                     self._current[f"block_mean/{name}"] = mean
                     self._current[f"block_std/{name}"] = std
-                    self._current[f"dead_fraction/{name}"] = dead
+                    self._current[f"dead_fraction/{name}"] = 1.0 - alive
 
         return hook
 
@@ -471,7 +485,8 @@ class ActivationRecorder(_Recorder):
         def hook(module, args, output):
             if isinstance(output, Tensor):
                 with torch.no_grad():
-                    self._current[f"response_std/{conv_name}"] = output.detach().float().std()
+                    x = output.detach().float().reshape(-1)
+                    self._current[f"response_std/{conv_name}"] = _std_mean(x)[0]
 
         return hook
 

@@ -210,10 +210,10 @@ def test_activation_statistics_by_hand() -> None:
     assert len(record.response_std) == 19 and list(record.response_std)[0] == "conv1"
     # bn2 is read before the addition and the in-place ReLU changes it
     std = record.last("response_std")["layer2.1.conv2"]
-    assert std == pytest.approx(seen["bn2"].std().item(), rel=1e-5)
+    assert std == pytest.approx(seen["bn2"].std().item(), rel=1e-4)
     block = seen["block"]
-    assert record.last("block_mean")["layer3.0"] == pytest.approx(block.mean().item(), rel=1e-5)
-    assert record.last("block_std")["layer3.0"] == pytest.approx(block.std().item(), rel=1e-5)
+    assert record.last("block_mean")["layer3.0"] == pytest.approx(block.mean().item(), rel=1e-4)
+    assert record.last("block_std")["layer3.0"] == pytest.approx(block.std().item(), rel=1e-4)
     dead = (block == 0).float().mean().item()
     assert record.last("dead_fraction")["layer3.0"] == pytest.approx(dead)
     assert 0 < dead < 1
