@@ -105,7 +105,11 @@ def test_page_renders(browser, site, page):
     url = urljoin(site, page)
     _open(browser, url)
     SHOTS.mkdir(parents=True, exist_ok=True)
+    # The whole page, not only the first screen: the window grows to the document's height.
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    browser.set_window_size(1280, min(max(height, 800), 30000))
     browser.save_screenshot(str(SHOTS / (page.replace("/", "_").removesuffix(".html") + ".png")))
+    browser.set_window_size(1280, 1600)
 
     assert "404" not in browser.title, f"{page}: not found"
     # Every image has loaded and has a size.
