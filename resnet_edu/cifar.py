@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_images, check_int
+from ._checks import check_choice, check_images, check_int, check_int_list
 from .blocks import (
     SHORTCUT_OPTIONS,
     BasicBlock,
@@ -27,6 +27,21 @@ from .blocks import (
 
 #: Depths with a row in the paper's Table 6.
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
+
+
+def blocks_per_stage(depth: int) -> int:
+    """The paper's n for a 6n+2-layer CIFAR net (also the pre-activation nets of chapter 9).
+
+    Example:
+        >>> blocks_per_stage(56)
+        9
+    """
+    check_int("depth", depth, minimum=8)
+    if (depth - 2) % 6 != 0:
+        raise ValueError(
+            f"depth must be 6n+2 (e.g. {', '.join(map(str, CIFAR_DEPTHS))}), got {depth}"
+        )
+    return (depth - 2) // 6
 
 
 class CifarResNet(nn.Module):
@@ -62,18 +77,12 @@ class CifarResNet(nn.Module):
         widths: tuple[int, int, int] = (16, 32, 64),
     ) -> None:
         super().__init__()
-        check_int("depth", depth, minimum=8)
-        if (depth - 2) % 6 != 0:
-            raise ValueError(
-                f"depth must be 6n+2 (e.g. {', '.join(map(str, CIFAR_DEPTHS))}), got {depth}"
-            )
+        n = blocks_per_stage(depth)
         check_int("num_classes", num_classes, minimum=1)
         check_int("in_channels", in_channels, minimum=1)
         check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
-        if len(widths) != 3:
-            raise ValueError(f"widths must have 3 entries, got {widths}")
+        check_int_list("widths", widths, length=3)
         norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
-        n = (depth - 2) // 6
         self.depth, self.residual, self.in_channels = depth, residual, in_channels
 
         self.conv1 = conv3x3(in_channels, widths[0])

@@ -29,8 +29,9 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_images, check_int
+from ._checks import check_choice, check_images, check_int, check_int_list
 from .blocks import NormLayer, ZeroPadShortcut, conv1x1, conv3x3, init_weights
+from .cifar import blocks_per_stage
 
 #: Shortcut options offered by the pre-activation CIFAR nets (see module docstring).
 PREACT_SHORTCUTS = ("A", "B")
@@ -155,16 +156,12 @@ class PreActResNet(nn.Module):
         widths: tuple[int, int, int] = (16, 32, 64),
     ) -> None:
         super().__init__()
-        check_int("depth", depth, minimum=8)
-        if (depth - 2) % 6 != 0:
-            raise ValueError(f"depth must be 6n+2 (e.g. 20, 32, 44, 56, 110), got {depth}")
+        n = blocks_per_stage(depth)
         check_int("num_classes", num_classes, minimum=1)
         check_int("in_channels", in_channels, minimum=1)
         check_choice("shortcut", shortcut, PREACT_SHORTCUTS)
-        if len(widths) != 3:
-            raise ValueError(f"widths must have 3 entries, got {widths}")
+        check_int_list("widths", widths, length=3)
         norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
-        n = (depth - 2) // 6
         self.depth, self.residual, self.in_channels = depth, residual, in_channels
 
         # No BN+ReLU here: the first unit's bn1/relu is the stem's activation.
