@@ -21,6 +21,7 @@ The contract, shared with ``resnet_edu.BasicBlock`` and torchvision's ``BasicBlo
 from __future__ import annotations
 
 import copy
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -40,6 +41,18 @@ BASIC_BLOCK_CONFIGS: tuple[tuple[int, int, int, str | None], ...] = (
     (8, 16, 2, "A"),  # the same, with a parameter-free zero-padding shortcut
 )
 _REFERENCE_NAMES = ("conv1", "bn1", "conv2", "bn2")
+
+
+def _wrap(prefix: str, text: str, width: int = 88) -> str:
+    """One feedback item, wrapped to the width of a book page (the HTML does not wrap output)."""
+    return textwrap.fill(
+        text,
+        width,
+        initial_indent=prefix,
+        subsequent_indent=" " * len(prefix),
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 class ExerciseError(AssertionError):
@@ -76,8 +89,8 @@ class CheckResult:
         else:
             count = len(self.messages)
             lines = [f"FAILED: {count} problem{'s' if count > 1 else ''} with your {self.name}:"]
-            lines += [f"  {i}. {message}" for i, message in enumerate(self.messages, 1)]
-        lines += [f"  note: {note}" for note in self.notes]
+            lines += [_wrap(f"  {i}. ", message) for i, message in enumerate(self.messages, 1)]
+        lines += [_wrap("  note: ", note) for note in self.notes]
         return "\n".join(lines)
 
     __repr__ = __str__
