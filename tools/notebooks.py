@@ -2,6 +2,7 @@
 
     python tools/notebooks.py run book/03_residual_learning.ipynb   # execute, save outputs
     python tools/notebooks.py run --all                              # every chapter
+    python tools/notebooks.py tidy                                   # setup cells, timestamps
     python tools/notebooks.py setup-cell                             # print the setup cell
 
 Chapters are committed with outputs (the build does not execute them); CI re-executes them with
@@ -59,14 +60,18 @@ def setup_source() -> str:
 
 
 def refresh_setup_cells(paths: list[Path]) -> None:
-    """Rewrite the setup cell of existing notebooks from the template (it has no outputs)."""
+    """Rewrite the setup cell of existing notebooks from the template (it has no outputs), and
+    drop execution timestamps; neither changes an output, so nothing needs re-running."""
     for path in paths:
         nb = nbformat.read(path, as_version=4)
         cell = next(c for c in nb.cells if c.cell_type == "code")
         if "REPO_URL" not in cell.source:
             raise ValueError(f"{path}: its first code cell is not the setup cell")
+        changed = strip_timestamps(nb)
         if cell.source != setup_source():
             cell.source = setup_source()
+            changed = True
+        if changed:
             write_atomic(nb, path)
 
 
@@ -153,8 +158,20 @@ def run(path: Path, timeout: int = 600) -> float:
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    strip_timestamps(nb)
     write_atomic(nb, path)
     return seconds
+
+
+def strip_timestamps(nb: nbformat.NotebookNode) -> bool:
+    """Drop the kernel's per-cell execution timestamps: they change on every run, mean nothing
+    to a reader and would make every re-run a large diff. Returns whether anything changed."""
+    changed = False
+    for cell in nb.cells:
+        if "execution" in cell.metadata:
+            del cell.metadata["execution"]
+            changed = True
+    return changed
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,8 +180,13 @@ def main(argv: list[str] | None = None) -> int:
     p_run = sub.add_parser("run", help="execute notebooks in place and save their outputs")
     p_run.add_argument("paths", nargs="*", type=Path, help="notebooks to run")
     p_run.add_argument("--all", action="store_true", help="run every chapter")
+    p_tidy = sub.add_parser("tidy", help="refresh setup cells, drop timestamps (no re-run)")
+    p_tidy.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all)")
     sub.add_parser("setup-cell", help="print the setup cell shared by every chapter")
     args = parser.parse_args(argv)
+    if args.command == "tidy":
+        refresh_setup_cells(args.paths or chapters())
+        return 0
     if args.command == "setup-cell":
         print(setup_source())
         return 0
