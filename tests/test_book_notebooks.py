@@ -50,7 +50,8 @@ def test_repository_url_is_defined_once_and_used_by_launch_buttons():
     assert config["repository"]["branch"] == "main"
     assert config["repository"]["path_to_book"] == ""
     # nowhere else: the URL may appear only in _config.yml and (via the setup cell) notebooks
-    for path in [*ROOT.glob("resnet_edu/*.py"), ROOT / "pyproject.toml", *ROOT.glob("tests/*.py")]:
+    others = [ROOT / name for name in ("pyproject.toml", "README.md", "CITATION.cff", "Makefile")]
+    for path in [*ROOT.glob("resnet_edu/*.py"), *ROOT.glob("tests/*.py"), *others]:
         assert url not in path.read_text(), f"{path} repeats the repository URL"
 
 
