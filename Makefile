@@ -29,14 +29,14 @@ lint: $(STAMP)
 
 # Unit tests, nbval (strict: every output is compared) and the browser check, in one run.
 test: lint book
-	$(BIN)/python -m pytest tests book --nbval --nbval-current-env \
+	RESNET_EDU_STRICT=1 $(BIN)/python -m pytest tests book --nbval --nbval-current-env \
 		--nbval-sanitize-with book/sanitize.cfg --nbval-cell-timeout 600 -p no:cacheprovider
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests -x -q
 
 nbval: $(STAMP)
-	$(BIN)/python -m pytest book --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
+	RESNET_EDU_STRICT=1 $(BIN)/python -m pytest book --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg
 
 notebooks: $(STAMP)
 	$(BIN)/python tools/notebooks.py run --all

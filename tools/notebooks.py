@@ -28,35 +28,47 @@ BOOK = ROOT / "book"
 SETUP_TAGS = ["remove-cell"]
 
 SETUP_TEMPLATE = """\
-# Setup: install resnet_edu (and torchinfo) from the book's repository when missing, e.g. in
-# Colab. --no-deps: never touch the torch that Colab ships. RESNET_EDU_SOURCE may point to a
-# local checkout (used by the tests).
+# Setup: install what is missing (e.g. in Colab) from the book's repository, at the branch this
+# notebook comes from, so library and chapter match. --no-deps: never touch the torch that
+# Colab ships. RESNET_EDU_SOURCE may point to a local checkout (used by the tests).
 import importlib.util
 import os
 import subprocess
 import sys
 
-REPO_URL = "{url}"
-if importlib.util.find_spec("resnet_edu") is None:
-    source = os.environ.get("RESNET_EDU_SOURCE", f"git+{{REPO_URL}}")
-    pip = [sys.executable, "-m", "pip", "install", "-q", "--no-deps"]
-    subprocess.run([*pip, f"resnet_edu @ {{source}}", "torchinfo"], check=True)
+REPO_URL, BRANCH = "{url}", "{branch}"
+source = os.environ.get("RESNET_EDU_SOURCE", f"git+{{REPO_URL}}@{{BRANCH}}")
+wanted = {{"resnet_edu": f"resnet_edu @ {{source}}", "torchinfo": "torchinfo"}}
+missing = [wanted[name] for name in wanted if importlib.util.find_spec(name) is None]
+if missing:
+    print("installing:", ", ".join(missing))
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", *missing], check=True)
 
 import torch
 
-torch.set_num_threads(2)  # results depend on the thread count: 2, as on the CI machine
+# Results depend on the thread count; RESNET_EDU_THREADS (default 2, as on CI) sets it, and
+# RESNET_EDU_SEED (default 0) shifts every seed the chapter uses: another draw.
+torch.set_num_threads(int(os.environ.get("RESNET_EDU_THREADS", "2")))
 """
+
+
+def _repository() -> dict:
+    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
 
 
 def repo_url() -> str:
     """The repository URL, defined once in ``_config.yml`` (``repository.url``)."""
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    return config["repository"]["url"].rstrip("/")
+    return _repository()["url"].rstrip("/")
+
+
+def repo_branch() -> str:
+    """The branch the book is published from (``repository.branch`` in ``_config.yml``)."""
+    return str(_repository().get("branch") or "main")
 
 
 def setup_source() -> str:
     """The exact source of the setup cell every chapter starts with."""
-    return SETUP_TEMPLATE.format(url=repo_url()).rstrip("\n")
+    return SETUP_TEMPLATE.format(url=repo_url(), branch=repo_branch()).rstrip("\n")
 
 
 def refresh_setup_cells(paths: list[Path]) -> None:
@@ -152,6 +164,7 @@ def run(path: Path, timeout: int = 600) -> float:
 
     nb = nbformat.read(path, as_version=4)
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    os.environ.setdefault("RESNET_EDU_STRICT", "1")  # a false claim must stop the recording
     client = NotebookClient(
         nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}
     )
