@@ -4,6 +4,7 @@
     python tools/notebooks.py run --all                              # every chapter
     python tools/notebooks.py tidy                                   # setup cells, timestamps
     python tools/notebooks.py setup-cell                             # print the setup cell
+    python tools/notebooks.py stress --all --jobs 2 --write-page     # the stress matrix
 
 Chapters are committed with outputs (the build does not execute them); CI re-executes them with
 nbval in strict mode, so run this after every change to a chapter.
@@ -173,7 +174,33 @@ def run(path: Path, timeout: int = 600) -> float:
     seconds = time.perf_counter() - start
     strip_timestamps(nb)
     write_atomic(nb, path)
+    record(path, seconds)
     return seconds
+
+
+def record(path: Path, seconds: float) -> None:
+    """Note in ``book/_data/recorded.json`` which machine and versions recorded ``path``'s
+    outputs, and how long it ran: the "How this book is checked" page shows it."""
+    import fcntl
+    import json
+    from datetime import date
+
+    from stress import RECORDED, machine
+
+    RECORDED.parent.mkdir(exist_ok=True)
+    with open(RECORDED.with_suffix(".lock"), "w") as lock:  # helpers record chapters in parallel
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(RECORDED.read_text()) if RECORDED.exists() else {}
+        data[path.name] = {
+            "seconds": round(seconds, 1),
+            "date": date.today().isoformat(),
+            "threads": int(os.environ.get("RESNET_EDU_THREADS", "2")),
+            "seed": int(os.environ.get("RESNET_EDU_SEED", "0") or 0),
+            **machine(),
+        }
+        tmp = RECORDED.with_suffix(".tmp")
+        tmp.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
+        os.replace(tmp, RECORDED)
 
 
 def strip_timestamps(nb: nbformat.NotebookNode) -> bool:
@@ -188,6 +215,11 @@ def strip_timestamps(nb: nbformat.NotebookNode) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["stress"]:  # its own options: tools/stress.py
+        import stress
+
+        return stress.main(argv[1:])
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute notebooks in place and save their outputs")
@@ -196,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     p_tidy = sub.add_parser("tidy", help="refresh setup cells, drop timestamps (no re-run)")
     p_tidy.add_argument("paths", nargs="*", type=Path, help="notebooks (default: all)")
     sub.add_parser("setup-cell", help="print the setup cell shared by every chapter")
+    sub.add_parser("stress", help="re-run chapters under a matrix of variants (see --help)")
     args = parser.parse_args(argv)
     if args.command == "tidy":
         refresh_setup_cells(args.paths or chapters())

@@ -1,0 +1,338 @@
+"""Re-execute chapters under variants that stand in for other readers' machines.
+
+    python tools/notebooks.py stress book/04_gradient_flow.ipynb     # the default matrix
+    python tools/notebooks.py stress --all --jobs 2 --write-page     # the book's stress page
+    python tools/notebooks.py stress --matrix quick book/07_*.ipynb  # 3 variants, while writing
+
+A committed chapter is one draw: one machine, one thread count, one seed. Each variant re-runs a
+chapter with another seed (``RESNET_EDU_SEED``), thread count (``RESNET_EDU_THREADS``) and
+instruction-set limit (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``), in a fresh kernel, with
+claims checked but not raised (``RESNET_EDU_STRICT=0``), so every claim of the chapter is
+evaluated. For each chapter it reports which strictly compared cells changed output (what nbval
+would fail on), which cells raised, and how many variants each claim passed in.
+``--write-page`` turns the results into ``book/checked.md`` ("How this book is checked").
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import nbformat
+
+ROOT = Path(__file__).resolve().parent.parent
+BOOK = ROOT / "book"
+DATA = BOOK / "_data"
+RESULTS = DATA / "stress.json"
+RECORDED = DATA / "recorded.json"
+COLAB_CHECK = DATA / "colab_check.json"
+PAGE = BOOK / "checked.md"
+
+#: Instruction-set limits: what PyTorch's own kernels (ATen) and oneDNN's may use.
+ISAS = {
+    "native": {},
+    "default": {"ATEN_CPU_CAPABILITY": "default"},
+    "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
+    "avx512": {"ATEN_CPU_CAPABILITY": "avx512"},
+}
+#: nbval does not compare these output keys (images without nbdime, and bookkeeping).
+SKIP_KEYS = {"metadata", "traceback", "image/png", "image/jpeg", "execution_count"}
+IGNORE_MARKERS = ("NBVAL_IGNORE_OUTPUT", "NBVAL_SKIP")
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One stand-in for another reader's machine."""
+
+    seed: int
+    isa: str
+    threads: int
+
+    @property
+    def name(self) -> str:
+        return f"seed{self.seed}-{self.isa}-t{self.threads}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            "RESNET_EDU_SEED": str(self.seed),
+            "RESNET_EDU_THREADS": str(self.threads),
+            **ISAS[self.isa],
+        }
+
+
+def matrix(name: str) -> list[Variant]:
+    """``default``: 4 seeds × 3 instruction sets (12 variants), threads 1 and 2 alternating so
+    that every seed and every instruction set meets both; ``quick``: 3 of them."""
+    isas = ["default", "avx2", "avx512"]
+    full = [
+        Variant(seed, isa, 1 if (seed + i) % 2 == 0 else 2)
+        for seed in range(4)
+        for i, isa in enumerate(isas)
+    ]
+    if name == "default":
+        return full
+    if name == "quick":
+        return [full[4], full[8], full[9]]  # seed1-avx2-t1, seed2-avx512-t1, seed3-default-t2
+    raise ValueError(f"matrix must be 'default' or 'quick', got {name!r}")
+
+
+# --- comparing outputs the way nbval does -------------------------------------------------------
+
+
+def _sanitizers() -> list[tuple[re.Pattern, str]]:
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(BOOK / "sanitize.cfg")
+    return [(re.compile(parser[s]["regex"]), parser[s]["replace"]) for s in parser.sections()]
+
+
+def ignored(cell: nbformat.NotebookNode) -> bool:
+    """Whether nbval leaves this cell's output uncompared (a marker comment or tag)."""
+    tags = {t.lower() for t in cell.metadata.get("tags", [])}
+    if tags & {"nbval-ignore-output", "nbval-skip"}:
+        return True
+    lines = cell.source.split("\n")
+    return any(line.strip().lstrip("#").strip() in IGNORE_MARKERS for line in lines)
+
+
+def ignore_reason(cell: nbformat.NotebookNode) -> str:
+    """The one-line reason written under a cell's ``# NBVAL_IGNORE_OUTPUT``."""
+    lines = cell.source.split("\n")
+    for i, line in enumerate(lines[:-1]):
+        if line.strip().lstrip("#").strip() in IGNORE_MARKERS:
+            return lines[i + 1].strip().lstrip("#").strip()
+    return ""
+
+
+def comparable(outputs: list, subs: list[tuple[re.Pattern, str]]) -> dict[str, list[str]]:
+    """Outputs flattened to {key: [sanitised values]}, streams merged per name, as nbval does."""
+    flat: dict[str, list] = {}
+    streams: dict[str, str] = {}
+    for out in outputs:
+        if out.get("output_type") == "stream":
+            streams[out["name"]] = streams.get(out["name"], "") + out["text"]
+            continue
+        for key, value in out.items():
+            if key in SKIP_KEYS or key in ("output_type", "name"):
+                continue
+            items = value.items() if key == "data" else [(key, value)]
+            for k, v in items:
+                if k not in SKIP_KEYS:
+                    flat.setdefault(k, []).append(_sanitize(v, subs))
+    for name, text in streams.items():
+        text = re.sub(r"^.*\r(?=[^\n])", "", text, flags=re.MULTILINE)
+        flat.setdefault(f"stream:{name}", []).append(_sanitize(text, subs))
+    return flat
+
+
+def _sanitize(value, subs):
+    if isinstance(value, list):
+        value = "".join(value)
+    if not isinstance(value, str):
+        return value
+    for regex, replace in subs:
+        value = regex.sub(replace, value)
+    return value
+
+
+# --- running one chapter under one variant ------------------------------------------------------
+
+
+def execute(path: Path, variant: Variant, timeout: int = 900) -> dict:
+    """Run ``path`` in a fresh kernel under ``variant``: what changed, and what was claimed."""
+    with tempfile.TemporaryDirectory(prefix="stress-") as tmp:
+        out, log = Path(tmp) / path.name, Path(tmp) / "claims.jsonl"
+        env = {
+            **os.environ,
+            **variant.env(),
+            "RESNET_EDU_STRICT": "0",
+            "RESNET_EDU_CLAIM_LOG": str(log),
+            "PYTHONHASHSEED": "0",
+            "OMP_WAIT_POLICY": "PASSIVE",
+        }
+        env.pop("CI", None)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, __file__, "_execute", str(path), str(out), str(timeout)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            return {"variant": variant.name, "seconds": seconds, "failed_to_run": " ".join(tail)}
+        ran = nbformat.read(out, as_version=4)
+        claims = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+    committed = nbformat.read(path, as_version=4)
+    return {
+        "variant": variant.name,
+        "seconds": round(seconds, 1),
+        **_differences(committed, ran),
+        "claims": claims,
+    }
+
+
+def _differences(committed, ran) -> dict:
+    subs = _sanitizers()
+    changed, errors = [], []
+    code = [(i, c) for i, c in enumerate(committed.cells) if c.cell_type == "code"]
+    ran_code = [c for c in ran.cells if c.cell_type == "code"]
+    for (index, ref), new in zip(code, ran_code, strict=True):
+        for out in new.get("outputs", []):
+            if out.get("output_type") == "error":
+                errors.append({"cell": index, "error": f"{out['ename']}: {out['evalue']}"[:300]})
+        if not ignored(ref) and comparable(ref.outputs, subs) != comparable(new.outputs, subs):
+            changed.append(index)
+    return {"changed_cells": changed, "errors": errors}
+
+
+def _execute_main(path: str, out: str, timeout: str) -> int:
+    """Child process: execute a notebook, keep going past errors, write the result."""
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb,
+        timeout=int(timeout),
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": str(BOOK)}},
+    )
+    client.execute()
+    nbformat.write(nb, out)
+    return 0
+
+
+# --- the whole matrix, and its report -----------------------------------------------------------
+
+
+def stress(paths: list[Path], variants: list[Variant], jobs: int = 1) -> dict:
+    """Run every chapter under every variant (``jobs`` at a time); results keyed by chapter."""
+    tasks = [(p, v) for p in paths for v in variants]
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        runs = list(pool.map(lambda t: (t[0], execute(*t)), tasks))
+    results: dict[str, dict] = {}
+    for path, run in runs:
+        entry = results.setdefault(path.name, _chapter_facts(path))
+        entry["runs"].append(run)
+        print(_run_line(path, run), flush=True)
+    return {
+        "date": date.today().isoformat(),
+        "machine": machine(),
+        "variants": [asdict(v) | {"name": v.name} for v in variants],
+        "chapters": results,
+    }
+
+
+def _chapter_facts(path: Path) -> dict:
+    nb = nbformat.read(path, as_version=4)
+    code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
+    excluded = [{"cell": i, "reason": ignore_reason(c)} for i, c in code if ignored(c)]
+    return {"code_cells": len(code), "excluded": excluded, "runs": []}
+
+
+def _run_line(path: Path, run: dict) -> str:
+    if "failed_to_run" in run:
+        return f"{path.name} [{run['variant']}] FAILED TO RUN: {run['failed_to_run']}"
+    failed = [c["claim"] for c in run["claims"] if not c["passed"]]
+    return (
+        f"{path.name} [{run['variant']}] {run['seconds']:.0f} s, "
+        f"changed strict cells: {run['changed_cells'] or 'none'}, errors: {len(run['errors'])}, "
+        f"claims {len(run['claims']) - len(failed)}/{len(run['claims'])}"
+        + "".join(f"\n    ✗ {c}" for c in failed)
+        + "".join(f"\n    error in cell {e['cell']}: {e['error']}" for e in run["errors"])
+    )
+
+
+def machine() -> dict:
+    """What this machine is, for the page: CPU, cores, and the library versions."""
+    import torch
+    import torchvision
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+    }
+
+
+def summary(results: dict) -> tuple[int, int]:
+    """(problems, claims checked): a problem is a changed strict cell, an error or a ✗."""
+    problems = checked = 0
+    for chapter in results["chapters"].values():
+        for run in chapter["runs"]:
+            if "failed_to_run" in run:
+                problems += 1
+                continue
+            problems += len(run["changed_cells"]) + len(run["errors"])
+            problems += sum(not c["passed"] for c in run["claims"])
+            checked += len(run["claims"])
+    return problems, checked
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="notebooks.py stress", description=__doc__.split("\n\n")[1]
+    )
+    parser.add_argument("paths", nargs="*", type=Path, help="notebooks to stress")
+    parser.add_argument("--all", action="store_true", help="every chapter")
+    parser.add_argument("--matrix", default="default", choices=["default", "quick"])
+    parser.add_argument("--jobs", type=int, default=1, help="variants run at once (default 1)")
+    parser.add_argument("--write-page", action="store_true", help=f"write {PAGE.relative_to(ROOT)}")
+    args = parser.parse_args(argv)
+    from notebooks import chapters  # tools/ is on sys.path when run as a script
+
+    paths = chapters() if args.all else args.paths
+    if not paths:
+        parser.error("give notebook paths or --all")
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    for path in paths:
+        if not path.is_file():
+            parser.error(f"no such notebook: {path}")
+    results = stress([p.resolve() for p in paths], matrix(args.matrix), jobs=args.jobs)
+    problems, checked = summary(results)
+    print(f"{problems} problems; {checked} claim checks over {len(results['variants'])} variants")
+    if args.write_page:
+        from stress_page import write_page
+
+        DATA.mkdir(exist_ok=True)
+        _write_json(RESULTS, results)
+        write_page(results)
+        print(f"wrote {RESULTS.relative_to(ROOT)} and {PAGE.relative_to(ROOT)}")
+    return 1 if problems else 0
+
+
+def _write_json(path: Path, data: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "_execute":
+        sys.exit(_execute_main(*sys.argv[2:]))
+    sys.exit(main())
