@@ -1,0 +1,91 @@
+"""tools/stress.py: the matrix covers what it says, and a changed strict cell is caught."""
+
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
+import stress  # noqa: E402
+
+
+def test_default_matrix_has_12_variants_crossing_seeds_isas_and_threads():
+    variants = stress.matrix("default")
+    assert len(variants) >= 12 and len({v.name for v in variants}) == len(variants)
+    assert {v.seed for v in variants} == {0, 1, 2, 3}
+    assert {v.isa for v in variants} == {"default", "avx2", "avx512"}
+    for key in ("seed", "isa"):  # every seed and every instruction set meets both thread counts
+        for value in {getattr(v, key) for v in variants}:
+            assert {v.threads for v in variants if getattr(v, key) == value} == {1, 2}
+    env = next(v for v in variants if v.isa == "avx2").env()
+    assert env["ATEN_CPU_CAPABILITY"] == "avx2" and env["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+
+
+def test_quick_matrix_is_a_subset_with_both_thread_counts():
+    quick = stress.matrix("quick")
+    assert set(quick) <= set(stress.matrix("default"))
+    assert {v.threads for v in quick} == {1, 2} and len({v.seed for v in quick}) == 3
+    with pytest.raises(ValueError, match="matrix"):
+        stress.matrix("huge")
+
+
+def _cell(source, text, tags=()):
+    cell = nbformat.v4.new_code_cell(source, metadata={"tags": list(tags)})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text=text)]
+    return cell
+
+
+def _nb(*cells):
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# t"), *cells]
+    return nb
+
+
+def test_a_changed_compared_cell_is_reported_and_an_ignored_one_is_not():
+    ignored = "# NBVAL_IGNORE_OUTPUT\n# training losses differ between machines\nprint(loss)"
+    committed = _nb(_cell("print(1)", "1\n"), _cell(ignored, "0.53\n"), _cell("x", "a\n"))
+    ran = _nb(_cell("print(1)", "1\n"), _cell(ignored, "0.61\n"), _cell("x", "b\n"))
+    diff = stress._differences(committed, ran)
+    assert diff == {"changed_cells": [3], "errors": []}
+    assert stress.ignore_reason(committed.cells[2]) == "training losses differ between machines"
+
+
+def test_sanitised_and_streamed_outputs_compare_as_nbval_does():
+    a = _nb(_cell("f()", "at 0x7f00aa\n"))
+    b = _nb(_cell("f()", "at 0x55bbcc\n"))
+    assert stress._differences(a, b)["changed_cells"] == []
+    split = _nb(_cell("f()", "at 0x55bbcc\n"))
+    split.cells[1].outputs = [
+        nbformat.v4.new_output("stream", name="stdout", text="at "),
+        nbformat.v4.new_output("stream", name="stdout", text="0x1\n"),
+    ]
+    assert stress._differences(a, split)["changed_cells"] == []
+
+
+def test_errors_are_reported_with_their_cell():
+    ran = _nb(_cell("boom()", ""))
+    ran.cells[1].outputs = [nbformat.v4.new_output("error", ename="ClaimError", evalue="✗ x")]
+    diff = stress._differences(_nb(_cell("boom()", "")), ran)
+    assert diff["errors"] == [{"cell": 1, "error": "ClaimError: ✗ x"}]
+    assert diff["changed_cells"] == [1]
+
+
+def test_execute_runs_a_notebook_under_a_variant_and_collects_claims(tmp_path):
+    nb = _nb(
+        nbformat.v4.new_code_cell(
+            "import os\nfrom resnet_edu.claims import claim, seed\n"
+            "claim('seed is shifted', seed(2) == 3)\n"
+            "claim('threads are set', os.environ['RESNET_EDU_THREADS'] == '1')\n"
+            "claim('this one fails', False)\nprint('done')"
+        )
+    )
+    path = tmp_path / "mini.ipynb"
+    nbformat.write(nb, path)
+    run = stress.execute(path, stress.Variant(seed=1, isa="avx2", threads=1), timeout=120)
+    assert run["errors"] == []  # not strict: the false claim printed, it did not raise
+    assert [(c["claim"], c["passed"]) for c in run["claims"]] == [
+        ("seed is shifted", True),
+        ("threads are set", True),
+        ("this one fails", False),
+    ]
