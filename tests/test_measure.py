@@ -1,0 +1,114 @@
+"""resnet_edu.measure against hand computations, torchinfo and torchvision's metadata."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torchvision.models import get_model_weights
+
+import resnet_edu
+from resnet_edu import measure
+
+
+def test_eval_mode_restores_each_submodule_flag_even_on_error():
+    model = resnet_edu.resnet20()
+    model.train()
+    model.layer1.eval()  # e.g. frozen BatchNorms in one stage
+    before = [m.training for m in model.modules()]
+    with measure.eval_mode(model) as inside:
+        assert inside is model and not any(m.training for m in model.modules())
+    assert [m.training for m in model.modules()] == before
+    with pytest.raises(RuntimeError, match="boom"), measure.eval_mode(model):
+        raise RuntimeError("boom")
+    assert [m.training for m in model.modules()] == before
+
+
+def test_count_params_matches_torchvision_metadata_and_trainable_only():
+    model = measure.on_meta(resnet_edu.resnet50)
+    assert measure.count_params(model) == get_model_weights("resnet50").DEFAULT.meta["num_params"]
+    small = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))  # 16 + 10 parameters
+    small[0].requires_grad_(False)
+    assert measure.count_params(small) == 26
+    assert measure.count_params(small, trainable_only=True) == 10
+
+
+def test_on_meta_builds_without_storage():
+    model = measure.on_meta(resnet_edu.CifarResNet, 20, shortcut="B")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+    assert isinstance(model.layer2[0].downsample[0], nn.Conv2d)
+
+
+@pytest.mark.parametrize(
+    "builder, kwargs, layers",
+    [
+        (resnet_edu.resnet50, {}, 50),
+        (resnet_edu.resnet152, {}, 152),
+        (resnet_edu.vgg16, {}, 16),
+        (resnet_edu.CifarResNet, {"depth": 56, "shortcut": "C"}, 56),  # projections not counted
+    ],
+)
+def test_weighted_layers_is_the_papers_depth(builder, kwargs, layers):
+    assert measure.weighted_layers(measure.on_meta(builder, **kwargs)) == layers
+
+
+def test_mult_adds_by_hand_on_a_small_net():
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1, bias=False),  # 8x8 outputs, 3*3*3 products each
+        nn.Conv2d(8, 8, 3, stride=2, padding=1, groups=2),  # 4x4 outputs, 3*3*4 each
+        nn.Flatten(),
+        nn.Linear(8 * 4 * 4, 10),
+    )
+    expected = 8 * 8 * 8 * 27 + 8 * 4 * 4 * 36 + 10 * 128
+    assert measure.mult_adds(net, (1, 3, 8, 8)) == expected
+    assert measure.mult_adds(net, (2, 3, 8, 8)) == 2 * expected  # the whole batch
+    rows = measure.layer_costs(net, (1, 3, 8, 8))
+    assert [r.name for r in rows] == ["0", "1", "3"]
+    assert rows[1].input_shape == (1, 8, 8, 8) and rows[1].output_shape == (1, 8, 4, 4)
+    assert rows[1].params == 8 * 4 * 9 + 8
+
+
+def test_mult_adds_match_torchinfo_layer_by_layer_for_bias_free_convs():
+    torchinfo = pytest.importorskip("torchinfo")
+    model = measure.on_meta(resnet_edu.resnet18)
+    info = torchinfo.summary(model, input_size=(1, 3, 64, 64), device="meta", verbose=0)
+    convs = [row.macs for row in info.summary_list if row.class_name == "Conv2d"]
+    ours = [row.mult_adds for row in measure.layer_costs(model, (1, 3, 64, 64))]
+    assert ours[:-1] == convs  # the last row is fc, whose bias torchinfo also counts
+
+
+def test_measuring_leaves_the_model_as_it_was():
+    model = resnet_edu.resnet20().train()
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    measure.layer_costs(model, (2, 3, 32, 32))
+    assert model.training and next(model.parameters()).device.type == "cpu"
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, state[key]), key  # running statistics untouched
+
+
+def test_layer_table_rows_and_total():
+    table = measure.layer_table(resnet_edu.resnet20(), (1, 3, 32, 32), depth=1).splitlines()
+    rows = {line.split()[0]: line for line in table[1:]}
+    assert list(rows)[:4] == ["conv1", "bn1", "relu", "layer1"]
+    assert "(1, 32, 16, 16)" in rows["layer2"] and "(1, 10)" in rows["fc"]
+    assert rows["total"].split()[1] == f"{measure.count_params(resnet_edu.resnet20()):,}"
+    assert "Units" not in "\n".join(table)
+
+
+def _documented(a, b):
+    """Add two numbers.
+
+    Returns their sum.
+    """
+    total = a + b  # the work
+    return total
+
+
+def test_source_drops_the_docstring_and_cuts_excerpts(capsys):
+    text = measure.source(_documented, docstring=False)
+    assert '"""' not in text and "total = a + b" in text and text.startswith("def _documented")
+    assert measure.source(_documented, first="total", last="return") == (
+        "total = a + b  # the work\nreturn total"
+    )
+    measure.show_source(_documented)
+    assert "Returns their sum." in capsys.readouterr().out
