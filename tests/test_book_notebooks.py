@@ -10,7 +10,9 @@ the closest we can get to Colab offline.
 from __future__ import annotations
 
 import base64
+import json
 import os
+import re
 import subprocess
 import sys
 import sysconfig
@@ -157,3 +159,64 @@ def test_a_chapter_runs_where_resnet_edu_is_missing(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     after = subprocess.run([py, "-c", probe], cwd=tmp_path, capture_output=True, text=True)
     assert "None" not in after.stdout, "the setup cell did not install resnet_edu and torchinfo"
+
+
+# --- one run is one draw: seeds, threads and claims (see tools/stress.py) ----------------------
+
+_SEEDED_CALL = re.compile(
+    r"\b(manual_seed|default_rng|RandomState|np\.random\.seed)\((?!\s*seed\()"
+)
+_SEED_KEYWORD = re.compile(r"\b(seed|random_state)\s*=\s*(?!seed\()[\w.]")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_seeds_and_threads_come_from_one_place(path):
+    """Every seed is ``seed(k)`` (shifted by RESNET_EDU_SEED, so a chapter can be re-run as
+    another draw); no chapter overrides the setup cell's thread count (RESNET_EDU_THREADS)."""
+    for i, cell in enumerate(_code_cells(nb := nbformat.read(path, as_version=4))):
+        if i == 0:
+            continue  # the setup cell sets the threads
+        for line in (line.split("#")[0] for line in cell.source.splitlines()):
+            assert not _SEEDED_CALL.search(line), f"{path.name}: a seed not from seed(k): {line}"
+            assert not _SEED_KEYWORD.search(line), f"{path.name}: a seed= not from seed(k): {line}"
+            assert "set_num_threads" not in line and not re.search(r"\bthreads\s*=", line), (
+                f"{path.name}: threads are set by the setup cell (RESNET_EDU_THREADS): {line}"
+            )
+    assert nb.cells
+
+
+def _claims_in_outputs(nb) -> list[str]:
+    lines = []
+    for cell in _code_cells(nb):
+        for out in cell.outputs:
+            if out.output_type == "stream" and out.name == "stdout":
+                lines += [x[2:] for x in out.text.splitlines() if x.startswith("✓ ")]
+    return lines
+
+
+def test_the_stress_page_is_current_and_every_claim_held_everywhere():
+    """book/checked.md comes from a stress run of the chapters as committed: every chapter,
+    at least 12 variants, no compared cell changed, no error, and every claim the committed
+    chapters make (their ✓ lines) held in every variant."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    import stress
+
+    results = json.loads(stress.RESULTS.read_text())
+    assert len(results["variants"]) >= 12
+    assert set(results["chapters"]) == {p.name for p in NOTEBOOKS}, "re-run make stress"
+    for path in NOTEBOOKS:
+        runs = results["chapters"][path.name]["runs"]
+        assert len(runs) == len(results["variants"])
+        committed = _claims_in_outputs(nbformat.read(path, as_version=4))
+        for run in runs:
+            assert "failed_to_run" not in run, f"{path.name}: {run}"
+            assert run["changed_cells"] == [] and run["errors"] == [], f"{path.name}: {run}"
+            failed = [c["claim"] for c in run["claims"] if not c["passed"]]
+            assert failed == [], f"{path.name} [{run['variant']}]: {failed}"
+            assert sorted(c["claim"] for c in run["claims"]) == sorted(committed), (
+                f"{path.name}: its claims changed since the stress run; re-run make stress"
+            )
+    page = stress.PAGE.read_text()
+    assert (
+        "# How this book is checked" in page and "book/checked" in (ROOT / "_toc.yml").read_text()
+    )
