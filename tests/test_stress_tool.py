@@ -89,3 +89,20 @@ def test_execute_runs_a_notebook_under_a_variant_and_collects_claims(tmp_path):
         ("threads are set", True),
         ("this one fails", False),
     ]
+
+
+def test_merging_keeps_other_chapters_only_on_the_same_matrix():
+    variants = [{"name": "a"}]
+    old = {"variants": variants, "chapters": {"x.ipynb": 1, "y.ipynb": 2}}
+    new = {"variants": variants, "chapters": {"y.ipynb": 3}}
+    assert stress.merge(old, new)["chapters"] == {"x.ipynb": 1, "y.ipynb": 3}
+    other = {"variants": [{"name": "b"}], "chapters": {"y.ipynb": 3}}
+    assert stress.merge(old, other)["chapters"] == {"y.ipynb": 3}
+
+
+def test_fingerprint_follows_code_not_outputs_or_prose():
+    a = _nb(_cell("print(1)", "1\n"))
+    b = _nb(_cell("print(1)", "2\n"))
+    b.cells[0].source = "# another title"
+    c = _nb(_cell("print(2)", "1\n"))
+    assert stress.fingerprint(a) == stress.fingerprint(b) != stress.fingerprint(c)

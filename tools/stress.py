@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import configparser
+import hashlib
 import json
 import os
 import platform
@@ -240,7 +241,20 @@ def _chapter_facts(path: Path) -> dict:
     nb = nbformat.read(path, as_version=4)
     code = [(i, c) for i, c in enumerate(nb.cells) if c.cell_type == "code"]
     excluded = [{"cell": i, "reason": ignore_reason(c)} for i, c in code if ignored(c)]
-    return {"code_cells": len(code), "excluded": excluded, "runs": []}
+    return {"code": fingerprint(nb), "code_cells": len(code), "excluded": excluded, "runs": []}
+
+
+def fingerprint(nb: nbformat.NotebookNode) -> str:
+    """A hash of a chapter's code cells: a stress result is stale once it changes."""
+    code = "\n\0".join(c.source for c in nb.cells if c.cell_type == "code")
+    return hashlib.sha256(code.encode()).hexdigest()[:16]
+
+
+def merge(old: dict, new: dict) -> dict:
+    """``new``'s chapters replace ``old``'s; ``old``'s others stay if run on the same matrix."""
+    if not old or old.get("variants") != new["variants"]:
+        return new
+    return {**new, "chapters": {**old["chapters"], **new["chapters"]}}
 
 
 def _run_line(path: Path, run: dict) -> str:
@@ -320,6 +334,8 @@ def main(argv: list[str] | None = None) -> int:
         from stress_page import write_page
 
         DATA.mkdir(exist_ok=True)
+        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        results = merge(old, results)
         _write_json(RESULTS, results)
         write_page(results)
         print(f"wrote {RESULTS.relative_to(ROOT)} and {PAGE.relative_to(ROOT)}")
