@@ -4,18 +4,28 @@ A checkpoint is one plain dict (tensors, numbers, strings, lists, dicts) so that
 ``torch.load(weights_only=True)`` -- no pickled code runs when a file is opened. It is written to
 a temporary file in the same folder and moved into place with ``os.replace``, which is atomic on
 POSIX and Windows: a reader (or a resumed run) sees the old file or the new one, never half of
-one, even if the process is killed with SIGKILL in the middle of ``torch.save``.
+one, even if the process is killed with SIGKILL in the middle of ``torch.save``. Until the rename
+both files exist, so a write needs the new file's size free on the disk; it is checked first.
 
-Used by :func:`resnet_edu.train.fit` (chapter 4: training the paper's nets, resumable in Colab).
+What the dict holds is :class:`resnet_edu.train.TrainState`'s business; this module only writes,
+reads and guards files: :func:`run_lock` keeps two runs out of one checkpoint, and
+:func:`remove_stale_temps` deletes what a killed write left behind.
+
+Used by :func:`resnet_edu.train.fit` (chapter 7: training the paper's nets, resumable in Colab).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import pickle
 import random
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -26,21 +36,27 @@ __all__ = [
     "FORMAT",
     "VERSION",
     "CheckpointError",
+    "RunLockedError",
     "atomic_write_bytes",
     "get_rng_state",
     "load_checkpoint",
+    "remove_stale_temps",
+    "run_lock",
     "save_checkpoint",
     "set_rng_state",
 ]
 
 #: Marker stored in every checkpoint, to tell ours apart from any other ``.pt`` file.
 FORMAT = "resnet_edu.checkpoint"
-VERSION = 1
-_REQUIRED = ("model", "optimizer", "schedule", "step", "epoch", "rng", "config", "history")
+VERSION = 2
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint file is truncated, corrupted, or not a resnet_edu checkpoint."""
+
+
+class RunLockedError(RuntimeError):
+    """Another running process holds the lock of this checkpoint."""
 
 
 def atomic_write_bytes(path: str | Path, write) -> Path:
@@ -76,22 +92,143 @@ def _umask() -> int:
     return mask
 
 
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB"
+
+
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """Write ``state`` (plus the format marker) to ``path`` atomically.
 
+    The file is serialised in memory first, so its size is known: if the disk has less free
+    space than that (the old checkpoint stays until the new one is complete, so a write needs
+    twice a checkpoint's size in all), an ``OSError`` says how much is needed, and the old file
+    is left as it was.
+
     Args:
-        path: destination, conventionally ``*.pt``.
-        state: dict with the keys ``model, optimizer, schedule, step, epoch, rng, config,
-            history``, holding only tensors and plain Python values.
+        path: destination, conventionally ``*.pt``; its folder must exist.
+        state: a dict of tensors and plain Python values (see
+            :meth:`resnet_edu.train.TrainState.state_dict`).
+
+    Raises:
+        OSError: not enough free space (``errno.ENOSPC``), or the folder is not writable.
 
     Example:
         >>> save_checkpoint("run/checkpoint.pt", state)
     """
-    missing = [key for key in _REQUIRED if key not in state]
-    if missing:
-        raise ValueError(f"state is missing the keys {missing}")
-    payload = {"format": FORMAT, "version": VERSION, **state}
-    return atomic_write_bytes(path, lambda f: torch.save(payload, f))
+    if not isinstance(state, dict):
+        raise TypeError(f"state must be a dict, got {type(state).__name__}")
+    path = Path(path)
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
+    data = buffer.getbuffer()
+    old = path.stat().st_size if path.is_file() else 0
+    free = shutil.disk_usage(path.parent).free
+    message = (
+        f"not enough disk space for the checkpoint {str(path)!r}: it needs "
+        f"{_megabytes(len(data))} free next to the previous one ({_megabytes(old)}; an atomic "
+        f"write keeps both until the new file is complete), and {_megabytes(free)} are free. "
+        "Free some space, or write the run to another disk"
+    )
+    if free < len(data):
+        raise OSError(errno.ENOSPC, message)
+    try:
+        return atomic_write_bytes(path, lambda f: f.write(data))
+    except OSError as error:
+        if error.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, message) from None
+        raise
+
+
+def _temps(path: Path) -> list[Path]:
+    return sorted(path.parent.glob(f".{path.name}.*.tmp"))
+
+
+def remove_stale_temps(path: str | Path) -> list[Path]:
+    """Delete the temporary files a killed :func:`atomic_write_bytes` of ``path`` left behind.
+
+    Call it only while holding :func:`run_lock` (a running writer's temp file is not stale).
+
+    Returns:
+        The files removed.
+
+    Example:
+        >>> remove_stale_temps("run/checkpoint.pt")
+        [PosixPath('run/.checkpoint.pt.x1y2z3.tmp')]
+    """
+    path = Path(path)
+    removed = []
+    for tmp in _temps(path):
+        tmp.unlink(missing_ok=True)
+        removed.append(tmp)
+    return removed
+
+
+_held: dict[Path, int] = {}  # lock files this process holds, with their nesting depth
+
+
+@contextmanager
+def run_lock(path: str | Path) -> Iterator[Path]:
+    """Hold the lock of checkpoint ``path`` (the file ``.<name>.lock`` next to it) inside ``with``.
+
+    A second process asking for the same lock gets a :class:`RunLockedError` at once, instead
+    of two runs overwriting one checkpoint. The lock is ``fcntl.flock``: the operating system
+    releases it when its process ends, even by SIGKILL, so a stale file never blocks a later
+    run; the file is removed on a normal exit. Nested use in one process is allowed (the
+    command line locks its folder, then :func:`resnet_edu.train.fit` locks again). Where
+    ``fcntl`` does not exist (Windows), nothing is locked.
+
+    Raises:
+        RunLockedError: another process holds the lock.
+
+    Example:
+        >>> with run_lock("run/checkpoint.pt"):
+        ...     ...  # this process alone writes run/checkpoint.pt
+    """
+    lock = Path(path).resolve().parent / f".{Path(path).name}.lock"
+    if lock in _held:
+        _held[lock] += 1
+        try:
+            yield lock
+        finally:
+            _held[lock] -= 1
+        return
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield lock
+        return
+    fd = _acquire(lock, fcntl)
+    _held[lock] = 1
+    try:
+        yield lock
+    finally:
+        del _held[lock]
+        lock.unlink(missing_ok=True)  # while still holding it: nobody locks a removed file
+        os.close(fd)
+
+
+def _acquire(lock: Path, fcntl) -> int:
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+            os.close(fd)
+            raise RunLockedError(
+                f"{str(lock.parent / lock.name[1:-5])!r} is in use by a running process "
+                f"(pid {owner}, lock file {str(lock)!r}): wait for it to end, or use another "
+                "folder"
+            ) from None
+        try:
+            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # else the holder removed the file before we locked it: try again
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+            return fd
+        os.close(fd)
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -142,9 +279,6 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{str(path)!r} has checkpoint version {state.get('version')!r}; this resnet_edu "
             f"reads version {VERSION}"
         )
-    missing = [key for key in _REQUIRED if key not in state]
-    if missing:
-        raise CheckpointError(f"checkpoint {str(path)!r} lacks the entries {missing}")
     return state
 
 

@@ -1,16 +1,20 @@
-"""Training the paper's way: ``fit(model, data, config) -> History`` (chapters 1, 4 and 7).
+"""Training the paper's way: ``fit(model, data, config) -> History`` (chapters 1, 4, 7 and 8).
 
 The recipe of section 4.2 is the default: SGD with momentum 0.9 and weight decay 1e-4, learning
 rate 0.1 divided by 10 at fixed fractions of training ("at 32k and 48k iterations, and terminate
 training at 64k", i.e. at 1/2 and 3/4), optionally warmed up at 0.01 "until the training error is
 below 80%" as the paper does for ResNet-110.
 
-What ``fit`` adds to a bare loop is what a long run needs: the device picked for you (CUDA, then
-Apple's MPS, then the CPU), mixed precision and channels_last on CUDA, a progress bar, atomic
-checkpoints that resume *exactly* (same weights, bit for bit, on the same machine and thread
-count), and DistributedDataParallel when launched by ``torchrun``. The data order of epoch ``e``
-is a pure function of ``(config.seed, e)`` (see :class:`resnet_edu.data.EpochSampler`); that is
-what makes resume exact and what lets N processes split one global batch.
+The loop itself is :func:`fit`: for each epoch, :func:`train_one_epoch` (forward, loss,
+backward, SGD step on every batch), then :func:`evaluate` on the test set, then a checkpoint.
+:class:`TrainState` is what changes while training, and its :meth:`~TrainState.state_dict` is
+the checkpoint's whole content. What ``fit`` adds to a bare loop is what a long run needs: the
+device picked for you (CUDA, then Apple's MPS, then the CPU), mixed precision and channels_last
+on CUDA, a progress bar, atomic checkpoints that resume *exactly* (same weights, bit for bit, on
+the same machine and thread count), and DistributedDataParallel under ``torchrun``
+(:mod:`resnet_edu.ddp`). The data order of epoch ``e`` is a pure function of ``(config.seed,
+e)`` (see :class:`resnet_edu.data.EpochSampler`); that is what makes resume exact and what lets
+N processes split one global batch.
 
 Command line: ``python -m resnet_edu.train --help`` (see :mod:`resnet_edu.cli`).
 """
@@ -18,13 +22,14 @@ Command line: ``python -m resnet_edu.train --help`` (see :mod:`resnet_edu.cli`).
 from __future__ import annotations
 
 import json
-import os
+import math
 import random
+import re
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -32,16 +37,50 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from ._checks import check_int, check_module, check_positive_number
-from .checkpoint import atomic_write_bytes, get_rng_state, load_checkpoint, save_checkpoint
-from .checkpoint import set_rng_state as _set_rng_state
+from . import ddp
+from ._checks import check_int, check_module
+from .checkpoint import (
+    CheckpointError,
+    atomic_write_bytes,
+    get_rng_state,
+    load_checkpoint,
+    remove_stale_temps,
+    run_lock,
+    save_checkpoint,
+    set_rng_state,
+)
 from .data import EpochSampler, Loaders
+from .measure import eval_mode
 
-__all__ = ["FitEvent", "History", "TrainConfig", "fit", "pick_device", "learning_rate"]
+__all__ = [
+    "FitEvent",
+    "History",
+    "NonFiniteLossError",
+    "TrainConfig",
+    "TrainState",
+    "evaluate",
+    "fit",
+    "learning_rate",
+    "pick_device",
+    "train_one_epoch",
+]
 
-#: Fields that may change between a run and its resumption without changing the result.
-_PRESENTATION_FIELDS = ("progress", "checkpoint_every", "threads", "device")
 _LOG_EVERY = 25  # steps between copies of the loss from the device (one sync each)
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+def _check_real(name: str, value: Any, low: float, high: float, accepted: str) -> float:
+    """``value`` if it is a real number in ``accepted`` (``low <= value <= high``, finite)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number {accepted}, got {type(value).__name__} {value!r}")
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ValueError(f"{name} must be a finite number {accepted}, got {value!r}")
+    return float(value)
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
 
 
 @dataclass(frozen=True)
@@ -49,7 +88,8 @@ class TrainConfig:
     """How to train; the defaults are the paper's CIFAR-10 recipe (section 4.2).
 
     The batch size is not here: it is the training loader's (under ``torchrun`` the *global*
-    batch, split across the processes).
+    batch, split across the processes). The comment after each field is its documentation,
+    also the ``--help`` of the command line, which is generated from these fields.
 
     Example:
         >>> config = TrainConfig(epochs=182, warmup_until_error=80.0)  # ResNet-110, 64k steps
@@ -57,7 +97,7 @@ class TrainConfig:
 
     epochs: int = 10  # passes over the training set (paper: 64k steps at batch 128 = 182)
     lr: float = 0.1  # base learning rate (paper: 0.1)
-    momentum: float = 0.9  # SGD momentum (paper: 0.9)
+    momentum: float = 0.9  # SGD momentum, in [0, 1) (paper: 0.9)
     weight_decay: float = 1e-4  # L2 penalty of SGD (paper: 0.0001)
     milestones: tuple[float, ...] = (0.5, 0.75)  # lr *= gamma at these fractions of all steps
     gamma: float = 0.1  # factor applied at each milestone (paper: divide by 10)
@@ -66,31 +106,59 @@ class TrainConfig:
     warmup_until_error: float | None = None  # end warm-up once train error % < this (paper: 80)
     seed: int = 0  # seeds torch/numpy/random and the data order of every epoch
     threads: int | None = None  # torch.set_num_threads (None: leave PyTorch's choice)
-    device: str = "auto"  # "auto" = CUDA, then MPS, then CPU; or e.g. "cpu", "cuda:1"
+    device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
     amp: bool = False  # float16 autocast + gradient scaling (CUDA only; ignored elsewhere)
     channels_last: bool = False  # NHWC memory format, faster convs on tensor cores (CUDA only)
     sync_bn: bool = False  # under DDP: BatchNorm statistics over the global batch (CUDA only)
     checkpoint_every: int = 0  # also checkpoint every N steps (0: only at epoch ends)
     progress: bool = True  # tqdm progress bar and one line per epoch (rank 0 only)
 
+    #: Fields that change the numbers only through the machine (device, threads, precision,
+    #: memory layout): a run continues only on the same, a finished one reopens anywhere.
+    MACHINE_FIELDS: ClassVar[tuple[str, ...]] = (
+        "threads",
+        "device",
+        "amp",
+        "channels_last",
+        "sync_bn",
+    )
+    #: Fields that never change the numbers.
+    PRESENTATION_FIELDS: ClassVar[tuple[str, ...]] = ("checkpoint_every", "progress")
+
     def __post_init__(self) -> None:
         check_int("epochs", self.epochs, minimum=1)
         for name in ("lr", "gamma", "warmup_lr"):
-            check_positive_number(name, getattr(self, name))
-        for name in ("momentum", "weight_decay"):
-            check_positive_number(name, getattr(self, name), allow_zero=True)
-        if not all(isinstance(m, (int, float)) and 0 < m < 1 for m in self.milestones):
-            raise ValueError(f"milestones must be fractions in (0, 1), got {self.milestones}")
-        object.__setattr__(self, "milestones", tuple(sorted(float(m) for m in self.milestones)))
+            _check_real(name, getattr(self, name), 1e-300, math.inf, "> 0")
+        _check_real("weight_decay", self.weight_decay, 0, math.inf, ">= 0")
+        _check_real("momentum", self.momentum, 0, 1, "in [0, 1)")
+        if self.momentum == 1:
+            raise ValueError("momentum must be a finite number in [0, 1), got 1 (it diverges)")
+        self._check_milestones()
         check_int("warmup_steps", self.warmup_steps, minimum=0)
         if self.warmup_until_error is not None:
-            check_positive_number("warmup_until_error", self.warmup_until_error)
+            _check_real("warmup_until_error", self.warmup_until_error, 1e-300, 100, "in (0, 100]")
         check_int("seed", self.seed, minimum=0)
         if self.threads is not None:
             check_int("threads", self.threads, minimum=1)
         check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        if not isinstance(self.device, str):
-            raise TypeError("device must be a str such as 'auto', 'cpu', 'cuda', 'mps'")
+        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
+            raise ValueError(
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
+            )
+        for name in ("amp", "channels_last", "sync_bn", "progress"):
+            _check_bool(name, getattr(self, name))
+
+    def _check_milestones(self) -> None:
+        accepted = "a sequence of fractions in (0, 1) such as (0.5, 0.75)"
+        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Sequence):
+            raise TypeError(
+                f"milestones must be {accepted}, got {type(self.milestones).__name__} "
+                f"{self.milestones!r}"
+            )
+        for m in self.milestones:
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < 1:
+                raise ValueError(f"milestones must be {accepted}, got {self.milestones!r}")
+        object.__setattr__(self, "milestones", tuple(sorted(float(m) for m in self.milestones)))
 
     @property
     def warmup(self) -> bool:
@@ -194,20 +262,33 @@ class FitEvent:
     history: History
 
 
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite: the run diverged (usually: lr too large)."""
+
+
 def pick_device(name: str = "auto") -> torch.device:
     """``"auto"``: CUDA if available, then Apple's MPS, then the CPU; else ``torch.device(name)``.
+
+    Raises:
+        RuntimeError: the device asked for does not exist on this machine.
 
     Example:
         >>> pick_device("cpu")
         device(type='cpu')
     """
-    if name != "auto":
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
+    if not isinstance(name, str) or not _DEVICE.fullmatch(name):
+        raise ValueError(f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {name!r}")
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "mps" if mps else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r}: this machine has no CUDA GPU; use 'auto' or 'cpu'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise RuntimeError(f"device {name!r}: there are {torch.cuda.device_count()} CUDA GPUs")
+    if device.type == "mps" and not mps:
+        raise RuntimeError(f"device {name!r}: this machine has no MPS GPU; use 'auto' or 'cpu'")
+    return device
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int, warming_up: bool) -> float:
@@ -223,48 +304,74 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int, warming_up: 
     return config.lr * config.gamma**passed
 
 
-class _Distributed:
-    """The process group under ``torchrun`` (WORLD_SIZE > 1), or a world of one."""
-
-    def __init__(self) -> None:
-        import torch.distributed as dist
-
-        self.dist, self.created = dist, False
-        world = int(os.environ.get("WORLD_SIZE", "1"))
-        if world > 1 and not dist.is_initialized():
-            backend = "nccl" if torch.cuda.is_available() else "gloo"
-            if torch.cuda.is_available():
-                torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
-            dist.init_process_group(backend)
-            self.created = True
-        self.active = dist.is_available() and dist.is_initialized()
-        self.rank = dist.get_rank() if self.active else 0
-        self.world = dist.get_world_size() if self.active else 1
-
-    def sum(self, t: Tensor) -> Tensor:
-        """All-reduce (sum) ``t`` over the processes; NCCL needs it on the GPU, gloo anywhere."""
-        if not (self.active and self.world > 1):
-            return t
-        on = t.to("cuda") if self.dist.get_backend() == "nccl" else t.cpu()
-        self.dist.all_reduce(on)
-        return on.to(t.device)
-
-    def close(self) -> None:
-        if self.created:
-            self.dist.destroy_process_group()
+def _batches(data: Any) -> Iterable[tuple[Tensor, Tensor]]:
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Tensor):
+        return [(data[0], data[1])]
+    if isinstance(data, (str, bytes, Tensor)) or not isinstance(data, Iterable):
+        raise TypeError(
+            "data must be (inputs, targets) tensors or an iterable of such batches (a "
+            f"DataLoader), got {type(data).__name__}"
+        )
+    return data
 
 
-def _unpack(data: Any) -> tuple[DataLoader, DataLoader]:
-    if isinstance(data, Loaders):
-        return data.train, data.test
-    if isinstance(data, (tuple, list)) and len(data) == 2:
-        train, test = data
-        if isinstance(train, DataLoader) and isinstance(test, DataLoader):
-            return train, test
-    raise TypeError(
-        "data must be a resnet_edu.data.Loaders (from digits(), cifar10(), synthetic()) or a "
-        f"(train, test) pair of DataLoaders, got {type(data).__name__}"
+@torch.no_grad()
+def _evaluation_sums(model, batches, loss_fn, device, amp, memory_format) -> list[float]:
+    loss_sum, wrong, count = 0.0, 0, 0
+    with eval_mode(model):
+        for images, labels in batches:
+            images = images.to(device, non_blocking=True, memory_format=memory_format)
+            labels = labels.to(device, non_blocking=True)
+            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+                logits = model(images)
+            if loss_fn is None:
+                loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
+            else:  # a batch mean, weighted by the batch
+                loss_sum += loss_fn(logits, labels).item() * len(labels)
+            wrong += int((logits.argmax(1) != labels).sum().item())
+            count += labels.numel()
+    return [loss_sum, wrong, count]
+
+
+def evaluate(
+    model: nn.Module,
+    data: Any,
+    *,
+    loss_fn: Callable[[Tensor, Tensor], Tensor] | None = None,
+    device: str | torch.device | None = None,
+    amp: bool = False,
+) -> tuple[float, float]:
+    """Mean loss and top-1 error (%) of ``model`` on ``data``, in eval mode, without gradients.
+
+    The one evaluation loop of the package (``fit``'s test error, the lesion and landscape
+    measurements of chapter 8). The model's train/eval flags are restored afterwards.
+
+    Args:
+        model: a classifier returning logits.
+        data: ``(inputs, targets)`` tensors, or an iterable of such batches (a DataLoader).
+        loss_fn: ``loss_fn(logits, targets) -> batch-mean loss``; ``None``: cross-entropy.
+        device: where to run; ``None``: where the model's parameters are.
+        amp: float16 autocast (CUDA).
+
+    Returns:
+        ``(mean loss per example, error in percent 0-100)``.
+
+    Example:
+        >>> loss, error = evaluate(model, data.test)
+    """
+    check_module("model", model)
+    if loss_fn is not None and not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (logits, targets) -> loss, got {loss_fn!r}")
+    _check_bool("amp", amp)
+    if device is None:
+        device = next((p.device for p in model.parameters()), torch.device("cpu"))
+    device = torch.device(device)
+    loss_sum, wrong, count = _evaluation_sums(
+        model, _batches(data), loss_fn, device, amp, torch.preserve_format
     )
+    if count == 0:
+        raise ValueError("data is empty: evaluate needs at least one example")
+    return loss_sum / count, 100.0 * wrong / count
 
 
 def _loader_like(
@@ -284,19 +391,346 @@ def _loader_like(
     )
 
 
-def _check_same_run(saved: dict[str, Any], config: TrainConfig, path: Path) -> None:
-    current = config.to_dict()
-    differ = [
-        f"{k}: {saved.get(k)!r} -> {v!r}"
-        for k, v in current.items()
-        if k not in _PRESENTATION_FIELDS and saved.get(k) != v
+def _differences(saved: Mapping[str, Any], now: Mapping[str, Any], keys: Iterable[str]) -> list:
+    return [
+        f"{k} is {saved.get(k)!r} in the checkpoint but {now.get(k)!r} now"
+        for k in keys
+        if saved.get(k) != now.get(k)
     ]
-    if differ:
-        raise ValueError(
-            f"cannot resume from {str(path)!r}: the config differs from the checkpoint's "
-            f"({'; '.join(differ)}), so the result would not be the run it started. Use the "
-            "same config, or start a new run in another folder."
+
+
+@dataclass(eq=False)
+class TrainState:
+    """Everything that changes while training, and so everything a checkpoint must hold.
+
+    :meth:`state_dict` is the checkpoint's schema, in one place (:data:`KEYS`), and
+    :meth:`load_state_dict` reads it back, refusing a checkpoint of another run. The other
+    fields say where the run happens (``net`` is ``model``, wrapped by DDP under torchrun);
+    a checkpoint records them only to compare.
+    """
+
+    config: TrainConfig
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    world: ddp.World
+    sampler: EpochSampler
+    local_batch: int
+    history: History
+    identity: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    warming_up: bool = False
+    recent_errors: list[float] = field(default_factory=list)  # last 20 batch errors (warm-up)
+    epoch_counts: list[int] = field(default_factory=lambda: [0, 0])  # correct, seen this epoch
+    pending: list[Tensor] = field(default_factory=list)  # losses not yet copied to the history
+    correct: Tensor | None = None  # right answers since epoch_counts was last updated
+
+    KEYS: ClassVar[tuple[str, ...]] = (
+        "model",
+        "optimizer",
+        "scaler",
+        "schedule",
+        "step",
+        "epoch",
+        "rng",
+        "config",
+        "identity",
+        "machine",
+        "history",
+    )
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.history.steps_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    @property
+    def amp(self) -> bool:
+        return self.config.amp and self.device.type == "cuda"
+
+    @property
+    def memory_format(self) -> torch.memory_format:
+        channels_last = self.config.channels_last and self.device.type == "cuda"
+        return torch.channels_last if channels_last else torch.preserve_format
+
+    @property
+    def machine(self) -> dict[str, Any]:
+        """What changes the numbers besides the config: device, threads, precision, processes."""
+        on_cuda = self.device.type == "cuda"
+        return {
+            "device": self.device.type,
+            "threads": None if on_cuda else torch.get_num_threads(),
+            "amp": self.amp,
+            "channels_last": self.memory_format == torch.channels_last,
+            "sync_bn": self.config.sync_bn and on_cuda and self.world.size > 1,
+            "processes": self.world.size,
+        }
+
+    def epoch_loader(self, train_loader: DataLoader, epoch: int) -> DataLoader:
+        """The batches of ``epoch`` (0-based) not yet trained on: a pure function of the seed."""
+        self.sampler.set_epoch(
+            epoch, start=(self.step - epoch * self.steps_per_epoch) * self.local_batch
         )
+        if hasattr(train_loader.dataset, "set_epoch"):
+            train_loader.dataset.set_epoch(epoch)  # the epoch's augmentation
+        return _loader_like(train_loader, self.sampler, self.local_batch, self.config.seed + epoch)
+
+    def set_learning_rate(self) -> float:
+        """Set and return the learning rate of the current step."""
+        lr = learning_rate(self.config, self.step, self.total_steps, self.warming_up)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def record(self, loss: Tensor, logits: Tensor, labels: Tensor, lr: float) -> None:
+        """Count one finished step: its loss, right answers and learning rate."""
+        batch_correct = (logits.argmax(1) == labels).sum()
+        if self.correct is None:
+            self.correct = torch.zeros((), dtype=torch.long, device=self.device)
+        self.correct += batch_correct
+        self.epoch_counts[1] += len(labels)
+        self.pending.append(loss.detach())
+        self.history.lr.append(lr)
+        self.step += 1
+        if self.warming_up:
+            self.warming_up = self._still_warming_up(batch_correct, len(labels))
+        if len(self.pending) >= _LOG_EVERY:
+            self.flush()
+
+    def _still_warming_up(self, batch_correct: Tensor, batch_size: int) -> bool:
+        """Warm-up ends after ``warmup_steps`` or once the error of the last 20 batches is low."""
+        config = self.config
+        if config.warmup_steps and self.step >= config.warmup_steps:
+            return False
+        if config.warmup_until_error is None:
+            return True
+        counts = self.world.sum(
+            torch.stack([batch_correct.cpu(), torch.tensor(batch_size)]).float()
+        )
+        self.recent_errors.append(100.0 * (1 - counts[0].item() / counts[1].item()))
+        del self.recent_errors[:-20]
+        return sum(self.recent_errors) / len(self.recent_errors) >= config.warmup_until_error
+
+    def flush(self) -> None:
+        """Copy the pending losses (averaged over processes) to the history; stop on NaN/inf."""
+        if not self.pending:
+            return
+        losses = (self.world.sum(torch.stack(self.pending).float()) / self.world.size).tolist()
+        self.pending.clear()
+        first = len(self.history.loss)
+        self.history.loss.extend(losses)
+        bad = [(first + i + 1, v) for i, v in enumerate(losses) if not math.isfinite(v)]
+        if bad:
+            step, value = bad[0]
+            raise NonFiniteLossError(
+                f"the training loss is {value} at step {step} (lr {self.history.lr[step - 1]:g}):"
+                " training diverged, so it stops; no checkpoint holds a diverged state. Use a "
+                f"smaller learning rate (lr={self.config.lr:g}) or a warm-up"
+            )
+
+    def count_correct(self) -> None:
+        """Move the right answers counted on the device into ``epoch_counts`` (one sync)."""
+        self.flush()
+        if self.correct is not None:
+            self.epoch_counts[0] += int(self.correct.item())
+            self.correct.zero_()
+
+    def end_epoch(self, test_loss: float, test_error: float) -> None:
+        """Append the finished epoch's averages and test results to the history."""
+        self.count_correct()
+        counts = self.world.sum(
+            torch.tensor(self.epoch_counts, dtype=torch.long, device=self.device)
+        )
+        correct, seen = counts.tolist()
+        self.epoch_counts = [0, 0]
+        h, spe = self.history, self.steps_per_epoch
+        epoch = len(h.epoch)
+        epoch_losses = h.loss[epoch * spe : (epoch + 1) * spe]
+        h.epoch.append(epoch + 1)
+        h.train_loss.append(sum(epoch_losses) / len(epoch_losses))
+        h.train_error.append(100.0 * (1 - correct / seen))
+        h.test_loss.append(test_loss)
+        h.test_error.append(test_error)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
+
+        Collective under torchrun (the epoch's counts are summed over the processes): call it
+        on every process.
+        """
+        counts = self.world.sum(
+            torch.tensor(self.epoch_counts, dtype=torch.long, device=self.device)
+        )
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.amp else {},
+            "schedule": {
+                "warming_up": self.warming_up,
+                "recent_errors": list(self.recent_errors),
+                "epoch_counts": counts.tolist(),
+                "total_steps": self.total_steps,
+            },
+            "step": self.step,
+            "epoch": -(-self.step // self.steps_per_epoch),
+            "rng": get_rng_state(),
+            "config": self.config.to_dict(),
+            "identity": dict(self.identity),
+            "machine": self.machine,
+            "history": self.history.to_dict(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any], source: str | Path = "checkpoint") -> None:
+        """Continue from ``saved``; refuse it if it is another run (config, model, data, machine).
+
+        A finished run is only read back (weights and history), so the machine may differ:
+        reopening a GPU run on a CPU works. Continuing a run needs the same machine settings,
+        since threads, device and precision change the numbers.
+
+        Raises:
+            CheckpointError: an entry is missing.
+            ValueError: the checkpoint belongs to another run; the message names both values.
+        """
+        missing = [key for key in self.KEYS if key not in saved]
+        if missing:
+            raise CheckpointError(f"checkpoint {str(source)!r} lacks the entries {missing}")
+        excluded = TrainConfig.MACHINE_FIELDS + TrainConfig.PRESENTATION_FIELDS
+        result_fields = [f.name for f in fields(TrainConfig) if f.name not in excluded]
+        differ = _differences(saved["config"], self.config.to_dict(), result_fields)
+        differ += _differences(
+            saved["identity"], self.identity, {**saved["identity"], **self.identity}
+        )
+        if not differ and saved["step"] < self.total_steps:
+            differ = _differences(
+                saved["machine"], self.machine, {**saved["machine"], **self.machine}
+            )
+        if differ:
+            raise ValueError(
+                f"cannot resume from {str(source)!r}: {'; '.join(differ)}, so the result would "
+                "not be the run it started. Use the same settings, or start a new run elsewhere"
+            )
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if self.amp and saved["scaler"]:
+            self.scaler.load_state_dict(saved["scaler"])
+        self.history = History.from_dict(saved["history"])
+        self.step = saved["step"]
+        schedule = saved["schedule"]
+        self.warming_up, self.recent_errors = (
+            schedule["warming_up"],
+            list(schedule["recent_errors"]),
+        )
+        # the counts in the file are global; rank 0 carries them
+        self.epoch_counts = list(schedule["epoch_counts"]) if self.world.rank == 0 else [0, 0]
+        set_rng_state(saved["rng"])
+
+    def save(self, path: Path) -> None:
+        """Write the checkpoint (rank 0 only; collective under torchrun)."""
+        state = self.state_dict()
+        if self.world.rank == 0:
+            save_checkpoint(path, state)
+
+
+def _start(model, train_loader, config: TrainConfig, world: ddp.World, identity) -> TrainState:
+    """Device, seeds, optimiser and an empty history: the state of step 0."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    if device.type == "cuda" and world.size > 1 and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's, see ddp
+    for flag in ("amp", "channels_last", "sync_bn"):
+        if getattr(config, flag) and device.type != "cuda":
+            warnings.warn(
+                f"TrainConfig.{flag} applies on CUDA only; ignored on {device}", stacklevel=4
+            )
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    batch_size = train_loader.batch_size
+    if batch_size % world.size:
+        raise ValueError(f"batch size {batch_size} must divide among {world.size} processes")
+    local_batch = batch_size // world.size
+    sampler = EpochSampler(
+        len(train_loader.dataset), seed=config.seed, num_replicas=world.size, rank=world.rank
+    )
+    steps_per_epoch = len(_loader_like(train_loader, sampler, local_batch, 0))
+    if steps_per_epoch == 0:
+        raise ValueError(f"the training loader has no full batch of {local_batch} (drop_last)")
+    channels_last = config.channels_last and device.type == "cuda"
+    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
+    if config.sync_bn and world.size > 1 and device.type == "cuda":  # needs GPU modules
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    optimizer = torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+    net = model
+    if world.size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    return TrainState(
+        config=config,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        scaler=torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"),
+        device=device,
+        world=world,
+        sampler=sampler,
+        local_batch=local_batch,
+        history=History(steps_per_epoch=steps_per_epoch),
+        identity=identity,
+        warming_up=config.warmup,
+    )
+
+
+def train_one_epoch(
+    state: TrainState, batches: Iterable[tuple[Tensor, Tensor]], on_step=None
+) -> None:
+    """One pass over ``batches``: forward, loss, backward and one SGD step for each batch.
+
+    Args:
+        state: the run (model, optimiser, schedule, history), updated in place.
+        batches: the epoch's ``(images, labels)``, e.g. ``state.epoch_loader(loader, epoch)``.
+        on_step: called with no argument after every step (progress, callbacks, checkpoints).
+    """
+    state.net.train()
+    for images, labels in batches:
+        images = images.to(state.device, non_blocking=True, memory_format=state.memory_format)
+        labels = labels.to(state.device, non_blocking=True)
+        lr = state.set_learning_rate()
+        with torch.autocast(state.device.type, dtype=torch.float16, enabled=state.amp):
+            logits = state.net(images)
+            loss = F.cross_entropy(logits, labels)
+        state.optimizer.zero_grad(set_to_none=True)
+        state.scaler.scale(loss).backward()  # scaling is the identity unless amp
+        state.scaler.step(state.optimizer)
+        state.scaler.update()
+        state.record(loss, logits, labels, lr)
+        if on_step is not None:
+            on_step()
+
+
+def _test(state: TrainState, loader: DataLoader) -> tuple[float, float]:
+    """:func:`evaluate` on ``loader``, each image counted once across processes."""
+    state.world.broadcast_buffers(state.model)  # BN statistics: rank 0's, so all ranks agree
+    sampler = EpochSampler(
+        len(loader.dataset),
+        shuffle=False,
+        num_replicas=state.world.size,
+        rank=state.world.rank,
+        pad=False,
+    )
+    batches = _loader_like(loader, sampler, loader.batch_size or 256, 0)
+    sums = _evaluation_sums(
+        state.model, batches, None, state.device, state.amp, state.memory_format
+    )
+    loss_sum, wrong, count = state.world.sum(torch.tensor(sums, dtype=torch.float64)).tolist()
+    return loss_sum / count, 100.0 * wrong / count
 
 
 def fit(
@@ -307,6 +741,7 @@ def fit(
     checkpoint: str | Path | None = None,
     resume: bool | str | Path = False,
     callbacks: Sequence[Callable[[FitEvent], None]] = (),
+    identity: Mapping[str, Any] | None = None,
 ) -> History:
     """Train ``model`` on ``data`` with ``config``; return the :class:`History`.
 
@@ -317,13 +752,18 @@ def fit(
             order is ``fit``'s own (seeded by ``config.seed`` and the epoch).
         config: the recipe; ``TrainConfig()`` (the paper's) if ``None``.
         checkpoint: file to write checkpoints to (every ``config.checkpoint_every`` steps, at
-            each epoch end, and at the end); ``None`` writes none.
+            each epoch end, and at the end); ``None`` writes none. While ``fit`` runs, no other
+            process can use it (:func:`resnet_edu.checkpoint.run_lock`).
         resume: ``False`` starts afresh; ``True`` continues from ``checkpoint`` if that file
             exists (else starts afresh); a path continues from that file (which must exist).
-            The config must match the checkpoint's (up to progress/threads/device/
-            checkpoint_every); the result equals the uninterrupted run's.
+            The run must be the checkpoint's (see :meth:`TrainState.load_state_dict`); the
+            result equals the uninterrupted run's. A finished run is only read back.
         callbacks: functions called with a :class:`FitEvent` after each step, checkpoint and
             epoch, on every process.
+        identity: what the checkpoint must also match, as plain values, e.g. ``{"model":
+            "plain20", "data": "digits"}`` (a plain net and its ResNet twin with shortcut A have
+            the same parameters, so only a name tells them apart). The model's class, the
+            data's sizes and the machine settings are recorded and compared anyway.
 
     Returns:
         The history, also stored in the checkpoint. Under ``torchrun`` every process returns
@@ -331,258 +771,182 @@ def fit(
 
     Raises:
         resnet_edu.checkpoint.CheckpointError: the checkpoint to resume from is unreadable.
-        ValueError: resuming with a different config.
+        ValueError: resuming another run; bad arguments (before the first step).
+        NonFiniteLossError: the loss became NaN or infinite (training diverged).
 
     Example:
         >>> data = digits()
         >>> model = resnet20(num_classes=10)
         >>> history = fit(model, data, TrainConfig(epochs=3), checkpoint="run/ckpt.pt")
     """
-    check_module("model", model)
     config = TrainConfig() if config is None else config
-    if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
-    train_loader, test_loader = _unpack(data)
-    checkpoint = Path(checkpoint) if checkpoint is not None else None
-    if resume is True and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path> (or pass the path as resume=)")
-    if resume not in (True, False):
-        resume = Path(resume)
-        if not resume.is_file():
-            raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
-    elif resume is True:
-        resume = checkpoint if checkpoint.is_file() else False
+    train_loader, test_loader = _check_fit(model, data, config, callbacks)
+    identity = {**_describe(model, data, train_loader, test_loader), **_check_identity(identity)}
+    checkpoint, resume = _check_paths(checkpoint, resume)
+    with ddp.process_group() as world, _owned(checkpoint, world):
+        state = _start(model, train_loader, config, world, identity)
+        if resume:
+            state.load_state_dict(load_checkpoint(resume), resume)
 
-    dist = _Distributed()
-    try:
-        return _fit(model, train_loader, test_loader, config, checkpoint, resume, callbacks, dist)
-    finally:
-        dist.close()
+        def notify(kind: str, epoch: int) -> None:
+            for callback in callbacks:
+                callback(FitEvent(kind, state.step, epoch, model, state.history))
+
+        def save(epoch: int) -> None:
+            if checkpoint is not None:
+                state.save(checkpoint)
+                notify("checkpoint", epoch)
+
+        bar = _progress_bar(state)
+        for epoch in range(state.step // state.steps_per_epoch, config.epochs):
+            bar.set_description(f"epoch {epoch + 1}/{config.epochs}")
+
+            def on_step(epoch: int = epoch) -> None:
+                bar.update()
+                notify("step", epoch + 1)
+                every = config.checkpoint_every
+                if every and state.step % every == 0 and state.step % state.steps_per_epoch:
+                    state.count_correct()  # epoch ends checkpoint below, after evaluation
+                    save(epoch + 1)
+
+            train_one_epoch(state, state.epoch_loader(train_loader, epoch), on_step)
+            state.end_epoch(*_test(state, test_loader))
+            _report(bar, state)
+            save(epoch + 1)
+            notify("epoch", epoch + 1)
+        bar.close()
+        return state.history
 
 
-def _fit(model, train_loader, test_loader, config, checkpoint, resume, callbacks, dist):
-    if config.progress:
+def _progress_bar(state: TrainState):
+    if state.config.progress:
         from tqdm.auto import tqdm
     else:  # the bar is disabled; tqdm.auto would still warn where ipywidgets is missing
         from tqdm import tqdm
-
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    if device.type == "cuda" and dist.world > 1 and device.index is None:
-        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
-    on_cuda = device.type == "cuda"
-    for flag in ("amp", "channels_last", "sync_bn"):
-        if getattr(config, flag) and not on_cuda:
-            warnings.warn(
-                f"TrainConfig.{flag} applies on CUDA only; ignored on {device}", stacklevel=3
-            )
-    amp, channels_last = config.amp and on_cuda, config.channels_last and on_cuda
-    memory_format = torch.channels_last if channels_last else torch.preserve_format
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    random.seed(config.seed)
-
-    batch_size = train_loader.batch_size
-    if batch_size is None:
-        raise ValueError("the training DataLoader needs a batch_size (no custom batch_sampler)")
-    if batch_size % dist.world:
-        raise ValueError(f"batch size {batch_size} must divide among {dist.world} processes")
-    local_batch = batch_size // dist.world
-    sampler = EpochSampler(
-        len(train_loader.dataset), seed=config.seed, num_replicas=dist.world, rank=dist.rank
-    )
-    steps_per_epoch = len(_loader_like(train_loader, sampler, local_batch, 0))
-    total_steps = steps_per_epoch * config.epochs
-
-    model.to(device, memory_format=memory_format)
-    if config.sync_bn and dist.world > 1 and on_cuda:  # SyncBatchNorm needs GPU modules
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    optimizer = torch.optim.SGD(
-        model.parameters(),
-        lr=config.lr,
-        momentum=config.momentum,
-        weight_decay=config.weight_decay,
-    )
-    scaler = torch.amp.GradScaler("cuda", enabled=amp)
-    history = History(steps_per_epoch=steps_per_epoch)
-    step, warming_up, recent_errors = 0, config.warmup, []
-    epoch_counts = [0, 0]  # correct, seen in the current epoch (summed over processes)
-
-    if resume:
-        state = load_checkpoint(resume)
-        _check_same_run(state["config"], config, resume)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        if amp and state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-        history = History.from_dict(state["history"])
-        step, epoch_counts = state["step"], list(state["schedule"]["epoch_counts"])
-        warming_up = state["schedule"]["warming_up"]
-        recent_errors = list(state["schedule"]["recent_errors"])
-        if history.steps_per_epoch != steps_per_epoch:
-            raise ValueError(
-                f"cannot resume from {str(resume)!r}: it has {history.steps_per_epoch} steps "
-                f"per epoch, this data {steps_per_epoch} (other dataset or batch size?)"
-            )
-        _set_rng_state(state["rng"])
-        if dist.rank != 0:  # the counts in the file are global; rank 0 carries them
-            epoch_counts = [0, 0]
-
-    net: nn.Module = model
-    if dist.world > 1:
-        ids = [device.index] if on_cuda else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-
-    def save(epoch: int) -> None:
-        if checkpoint is None:
-            return
-        counts = dist.sum(torch.tensor(epoch_counts, dtype=torch.long, device=device))
-        if dist.rank == 0:
-            state = {
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict() if amp else {},
-                "schedule": {
-                    "warming_up": warming_up,
-                    "recent_errors": list(recent_errors),
-                    "epoch_counts": counts.tolist(),
-                    "total_steps": total_steps,
-                },
-                "step": step,
-                "epoch": epoch,
-                "rng": get_rng_state(),
-                "config": config.to_dict(),
-                "history": history.to_dict(),
-            }
-            checkpoint.parent.mkdir(parents=True, exist_ok=True)
-            save_checkpoint(checkpoint, state)
-        notify("checkpoint", epoch)
-
-    def notify(kind: str, epoch: int) -> None:
-        for callback in callbacks:
-            callback(FitEvent(kind, step, epoch, model, history))
-
-    pending: list[Tensor] = []  # losses still on the device
-
-    def flush() -> None:
-        if pending:
-            losses = dist.sum(torch.stack(pending).float()) / dist.world
-            history.loss.extend(losses.tolist())
-            pending.clear()
-
-    bar = tqdm(
-        total=total_steps,
-        initial=step,
-        disable=not config.progress or dist.rank != 0,
+    return tqdm(
+        total=state.total_steps,
+        initial=state.step,
+        disable=not state.config.progress or state.world.rank != 0,
         unit="step",
         dynamic_ncols=True,
     )
-    net.train()
-    for epoch in range(step // steps_per_epoch, config.epochs):
-        done_in_epoch = step - epoch * steps_per_epoch
-        sampler.set_epoch(epoch, start=done_in_epoch * local_batch)
-        if hasattr(train_loader.dataset, "set_epoch"):
-            train_loader.dataset.set_epoch(epoch)  # the epoch's augmentation
-        loader = _loader_like(train_loader, sampler, local_batch, config.seed + epoch)
-        bar.set_description(f"epoch {epoch + 1}/{config.epochs}")
-        correct = torch.zeros((), dtype=torch.long, device=device)
-        for images, labels in loader:
-            images = images.to(device, non_blocking=True, memory_format=memory_format)
-            labels = labels.to(device, non_blocking=True)
-            lr = learning_rate(config, step, total_steps, warming_up)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-                logits = net(images)
-                loss = F.cross_entropy(logits, labels)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-
-            batch_correct = (logits.argmax(1) == labels).sum()
-            correct += batch_correct
-            epoch_counts[1] += len(labels)
-            pending.append(loss.detach())
-            history.lr.append(lr)
-            step += 1
-            if warming_up:
-                warming_up = _still_warming_up(
-                    config, step, batch_correct, len(labels), dist, recent_errors
-                )
-            if len(pending) >= _LOG_EVERY:
-                flush()
-                bar.set_postfix(loss=f"{history.loss[-1]:.3f}", lr=f"{lr:g}", refresh=False)
-            bar.update()
-            notify("step", epoch + 1)
-            if config.checkpoint_every and step % config.checkpoint_every == 0:
-                if step % steps_per_epoch:  # epoch ends checkpoint below, after evaluation
-                    flush()
-                    epoch_counts[0] += int(correct.item())
-                    correct.zero_()
-                    save(epoch + 1)
-
-        flush()
-        epoch_counts[0] += int(correct.item())
-        counts = dist.sum(torch.tensor(epoch_counts, dtype=torch.long, device=device)).tolist()
-        epoch_counts = [0, 0]
-        test_loss, test_error = _evaluate(model, test_loader, device, amp, memory_format, dist)
-        net.train()
-        history.epoch.append(epoch + 1)
-        epoch_losses = history.loss[epoch * steps_per_epoch : (epoch + 1) * steps_per_epoch]
-        history.train_loss.append(sum(epoch_losses) / len(epoch_losses))
-        history.train_error.append(100.0 * (1 - counts[0] / counts[1]))
-        history.test_loss.append(test_loss)
-        history.test_error.append(test_error)
-        if config.progress and dist.rank == 0:
-            bar.write(
-                f"epoch {epoch + 1}/{config.epochs}: train loss {history.train_loss[-1]:.4f}, "
-                f"train error {history.train_error[-1]:.2f}%, test error {test_error:.2f}%, "
-                f"lr {history.lr[-1]:g}"
-            )
-        save(epoch + 1)
-        notify("epoch", epoch + 1)
-    bar.close()
-    return history
 
 
-def _still_warming_up(config, step, batch_correct, batch_size, dist, recent_errors) -> bool:
-    """Warm-up ends after ``warmup_steps`` or once the error of the last 20 batches is low."""
-    if config.warmup_steps and step >= config.warmup_steps:
-        return False
-    if config.warmup_until_error is None:
-        return True
-    counts = dist.sum(torch.stack([batch_correct.cpu(), torch.tensor(batch_size)]).float())
-    recent_errors.append(100.0 * (1 - counts[0].item() / counts[1].item()))
-    del recent_errors[:-20]
-    return sum(recent_errors) / len(recent_errors) >= config.warmup_until_error
+def _report(bar, state: TrainState) -> None:
+    h = state.history
+    if h.loss:
+        bar.set_postfix(loss=f"{h.loss[-1]:.3f}", lr=f"{h.lr[-1]:g}", refresh=False)
+    if state.config.progress and state.world.rank == 0:
+        bar.write(
+            f"epoch {h.epoch[-1]}/{state.config.epochs}: train loss {h.train_loss[-1]:.4f}, "
+            f"train error {h.train_error[-1]:.2f}%, test error {h.test_error[-1]:.2f}%, "
+            f"lr {h.lr[-1]:g}"
+        )
 
 
-@torch.no_grad()
-def _evaluate(model, loader, device, amp, memory_format, dist) -> tuple[float, float]:
-    """Mean loss and error (%) on ``loader``, each image counted once across processes."""
-    if dist.world > 1:
-        for buffer in model.buffers():  # BN running stats: rank 0's, so all ranks agree
-            dist.dist.broadcast(buffer, src=0)
-    sampler = EpochSampler(
-        len(loader.dataset), shuffle=False, num_replicas=dist.world, rank=dist.rank, pad=False
+def _unpack(data: Any) -> tuple[DataLoader, DataLoader]:
+    if isinstance(data, Loaders):
+        return data.train, data.test
+    if isinstance(data, (tuple, list)) and len(data) == 2:
+        train, test = data
+        if isinstance(train, DataLoader) and isinstance(test, DataLoader):
+            return train, test
+    raise TypeError(
+        "data must be a resnet_edu.data.Loaders (from digits(), cifar10(), synthetic()) or a "
+        f"(train, test) pair of DataLoaders, got {type(data).__name__}"
     )
-    model.eval()
-    loss_sum, wrong, count = 0.0, 0, 0
-    for images, labels in _loader_like(loader, sampler, loader.batch_size or 256, 0):
-        images = images.to(device, non_blocking=True, memory_format=memory_format)
-        labels = labels.to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
-            logits = model(images)
-        loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
-        wrong += int((logits.argmax(1) != labels).sum().item())
-        count += labels.numel()
-    totals = dist.sum(torch.tensor([loss_sum, wrong, count], dtype=torch.float64)).tolist()
-    return totals[0] / totals[2], 100.0 * totals[1] / totals[2]
 
 
-if __name__ == "__main__":
-    from .cli import main
+def _check_fit(model, data, config, callbacks) -> tuple[DataLoader, DataLoader]:
+    """Every argument of :func:`fit` that can be wrong, checked before anything runs."""
+    check_module("model", model)
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    train_loader, test_loader = _unpack(data)
+    if train_loader.batch_size is None:
+        raise ValueError("the training DataLoader needs a batch_size (no custom batch_sampler)")
+    for name, loader in (("training", train_loader), ("test", test_loader)):
+        if len(loader.dataset) == 0 or len(loader) == 0:
+            raise ValueError(f"the {name} loader is empty: fit needs at least one batch")
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, Iterable):
+        raise TypeError(f"callbacks must be a list of functions, got {type(callbacks).__name__}")
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(f"callbacks[{i}] must be a function of a FitEvent, got {callback!r}")
+    return train_loader, test_loader
 
-    raise SystemExit(main())
+
+def _check_identity(identity: Any) -> dict[str, Any]:
+    if identity is None:
+        return {}
+    if not isinstance(identity, Mapping):
+        raise TypeError(f"identity must be a dict of plain values, got {type(identity).__name__}")
+    for key, value in identity.items():
+        if not isinstance(key, str) or not isinstance(value, (str, int, float, bool, type(None))):
+            raise TypeError(
+                "identity must map names (str) to plain values (str, int, float, bool, None), "
+                f"got {key!r}: {type(value).__name__}"
+            )
+    return dict(identity)
+
+
+def _describe(model, data, train_loader, test_loader) -> dict[str, Any]:
+    """What a checkpoint of this model and data must match (besides ``identity``)."""
+    described: dict[str, Any] = {
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}"
+    }
+    if isinstance(getattr(model, "residual", None), bool):
+        described["residual"] = model.residual
+    described.update(
+        train_images=len(train_loader.dataset),
+        test_images=len(test_loader.dataset),
+        batch_size=train_loader.batch_size,
+    )
+    if isinstance(data, Loaders):
+        described.update(
+            num_classes=data.num_classes, in_channels=data.in_channels, image_size=data.image_size
+        )
+    return described
+
+
+def _check_paths(checkpoint, resume) -> tuple[Path | None, Path | None]:
+    """The checkpoint file (its folder created) and the file to resume from, or ``None``."""
+    if checkpoint is not None:
+        checkpoint = Path(checkpoint)
+        if checkpoint.is_dir():
+            raise ValueError(f"checkpoint must be a file name, got the folder {str(checkpoint)!r}")
+        checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    if resume is True:
+        if checkpoint is None:
+            raise ValueError("resume=True needs checkpoint=<path> (or pass the path as resume=)")
+        return checkpoint, checkpoint if checkpoint.is_file() else None
+    if resume is False or resume is None:
+        return checkpoint, None
+    if not isinstance(resume, (str, Path)):
+        raise TypeError(f"resume must be True, False or a path, got {type(resume).__name__}")
+    if not Path(resume).is_file():
+        raise FileNotFoundError(f"resume: no checkpoint at {str(resume)!r}")
+    return checkpoint, Path(resume)
+
+
+class _owned:
+    """Rank 0 holds the checkpoint's lock, and cleans what a killed write left, while fitting."""
+
+    def __init__(self, checkpoint: Path | None, world: ddp.World) -> None:
+        self.lock = run_lock(checkpoint) if checkpoint is not None and world.rank == 0 else None
+        self.checkpoint = checkpoint
+
+    def __enter__(self) -> None:
+        if self.lock is not None:
+            self.lock.__enter__()
+            remove_stale_temps(self.checkpoint)
+
+    def __exit__(self, *exc) -> None:
+        if self.lock is not None:
+            self.lock.__exit__(*exc)
+
+
+if __name__ == "__main__":  # python -m resnet_edu.train: the command line, which imports us
+    import runpy
+
+    runpy.run_module("resnet_edu.cli", run_name="__main__", alter_sys=True)

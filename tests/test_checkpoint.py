@@ -120,7 +120,7 @@ def test_rng_states_round_trip_through_a_file(tmp_path):
     assert np.array_equal(first[1], again[1]) and first[2] == again[2]
 
 
-def test_save_rejects_incomplete_state(tmp_path):
-    with pytest.raises(ValueError, match="missing"):
-        save_checkpoint(tmp_path / "c.pt", {"model": {}})
+def test_save_rejects_a_state_that_is_not_a_dict(tmp_path):
+    with pytest.raises(TypeError, match="state must be a dict"):
+        save_checkpoint(tmp_path / "c.pt", [1, 2])
     assert list(tmp_path.iterdir()) == []
