@@ -1,4 +1,4 @@
-"""Command line of the training engine: ``python -m resnet_edu.train`` (chapter 4).
+"""Command line of the training engine: ``python -m resnet_edu.train`` (chapter 7, appendix).
 
 Examples::
 
@@ -8,21 +8,35 @@ Examples::
         --epochs 182 --warmup-until-error 80 --amp --channels-last --out runs/r110
     torchrun --nproc_per_node=2 -m resnet_edu.train --model resnet20 --data digits --out runs/ddp
 
+The recipe's flags are generated from :class:`resnet_edu.train.TrainConfig`: one flag per
+field, its default the field's, its help the comment beside the field, and its checks
+``TrainConfig``'s own. So the paper's recipe is written down once.
+
 Writes into ``--out``: ``checkpoint.pt`` (resumable), ``history.json`` (all of
-:class:`resnet_edu.train.History`), ``history.csv`` (one row per epoch) and ``args.json``.
+:class:`resnet_edu.train.History`), ``history.csv`` (one row per epoch) and ``args.json`` (the
+flags of the run that made the checkpoint; a resume that is refused leaves it alone). Errors
+are one ``error: ...`` line on stderr and exit status 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
-import os
 import re
 import sys
 from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
-from . import cifar
+import torch
+
+from . import cifar, data
+from .checkpoint import CheckpointError, atomic_write_bytes, run_lock
+from .ddp import launched_rank
+from .train import FitEvent, TrainConfig, fit
 
 __all__ = ["MODELS", "build_parser", "main"]
 
@@ -33,34 +47,33 @@ MODELS = tuple(
         key=lambda n: (n.startswith("plain"), int(re.sub(r"\D", "", n))),
     )
 )
+#: Python types of TrainConfig's annotations (strings, under ``from __future__ import
+#: annotations``), as argparse converters.
+_CONVERTERS = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float}
+_RUNNING = TrainConfig.MACHINE_FIELDS + TrainConfig.PRESENTATION_FIELDS
 
 
-def _fraction(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"must be a fraction in (0, 1), got {text}")
-    return value
+def _field_comments() -> dict[str, str]:
+    """``{field: the comment after it}`` from TrainConfig's source: the fields' documentation."""
+    pattern = re.compile(r"\s+(\w+): [^=]+ = .+?  # (.+)")
+    lines = inspect.getsource(TrainConfig).splitlines()
+    return {m[1]: m[2] for m in map(pattern.fullmatch, lines) if m}
 
 
-def _positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _add_config_flags(recipe: argparse._ArgumentGroup, running: argparse._ArgumentGroup) -> None:
+    comments = _field_comments()
+    for f in fields(TrainConfig):
+        group = running if f.name in _RUNNING else recipe
+        flag = "--" + f.name.replace("_", "-")
+        help_text = comments[f.name].replace("%", "%%")
+        if f.type == "bool":
+            group.add_argument(
+                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
+            )
+        elif f.type == "tuple[float, ...]":
+            group.add_argument(flag, type=float, nargs="*", default=f.default, help=help_text)
+        else:
+            group.add_argument(flag, type=_CONVERTERS[f.type], default=f.default, help=help_text)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--digits-size",
-        type=_positive_int,
+        type=int,
         default=8,
         help="side of the digits images (8 = original, 32 = CIFAR's size)",
     )
@@ -111,90 +124,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument(
         "--batch-size",
-        type=_positive_int,
+        type=int,
         default=128,
         help="global batch size (split across torchrun processes)",
     )
-    g.add_argument(
-        "--workers", type=_non_negative_int, default=0, help="DataLoader worker processes"
-    )
-
-    t = p.add_argument_group("recipe (defaults: the paper, section 4.2)")
-    t.add_argument("--epochs", type=_positive_int, default=10, help="passes over the data")
-    t.add_argument("--lr", type=_positive_float, default=0.1, help="base learning rate")
-    t.add_argument("--momentum", type=float, default=0.9, help="SGD momentum")
-    t.add_argument("--weight-decay", type=float, default=1e-4, help="SGD weight decay")
-    t.add_argument(
-        "--milestones",
-        type=_fraction,
-        nargs="*",
-        default=[0.5, 0.75],
-        help="fractions of training at which the lr is multiplied by --gamma",
-    )
-    t.add_argument("--gamma", type=_positive_float, default=0.1, help="lr factor per milestone")
-    t.add_argument(
-        "--warmup-steps",
-        type=_non_negative_int,
-        default=0,
-        help="warm up at --warmup-lr for at most this many steps (0: no limit)",
-    )
-    t.add_argument("--warmup-lr", type=_positive_float, default=0.01, help="warm-up lr")
-    t.add_argument(
-        "--warmup-until-error",
-        type=_positive_float,
-        default=None,
-        help="end warm-up once the training error (%%) is below this (paper: 80 for ResNet-110)",
-    )
-    t.add_argument(
-        "--seed",
-        type=_non_negative_int,
-        default=0,
-        help="seed of initialisation, data split and order",
-    )
-
-    r = p.add_argument_group("running")
-    r.add_argument(
+    g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
+    recipe = p.add_argument_group("recipe (defaults: the paper, section 4.2)")
+    running = p.add_argument_group("running")
+    running.add_argument(
         "--out",
         required=True,
         type=Path,
         help="output folder: checkpoint.pt, history.json, history.csv, args.json",
     )
-    r.add_argument(
+    running.add_argument(
         "--resume",
         action="store_true",
         help="continue from OUT/checkpoint.pt (starts afresh if there is none)",
     )
-    r.add_argument(
-        "--checkpoint-every",
-        type=_non_negative_int,
-        default=0,
-        help="also checkpoint every N steps (0: at epoch ends only)",
-    )
-    r.add_argument(
-        "--device", default="auto", help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:1, mps"
-    )
-    r.add_argument(
-        "--threads",
-        type=_positive_int,
-        default=None,
-        help="CPU threads for PyTorch (default: PyTorch's choice)",
-    )
-    r.add_argument("--amp", action="store_true", help="mixed precision (CUDA only)")
-    r.add_argument(
-        "--channels-last", action="store_true", help="channels_last memory format (CUDA only)"
-    )
-    r.add_argument(
-        "--sync-bn",
-        action="store_true",
-        help="under torchrun: BatchNorm statistics over the global batch",
-    )
-    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_config_flags(recipe, running)
     return p
 
 
-def _data(args: argparse.Namespace):
-    from . import data
-
+def _data(args: argparse.Namespace) -> data.Loaders:
     if args.data == "digits":
         return data.digits(
             batch_size=args.batch_size,
@@ -219,90 +171,97 @@ def _data(args: argparse.Namespace):
     )
 
 
+def _identity(args: argparse.Namespace) -> dict[str, Any]:
+    """What a checkpoint of this run must match besides the recipe: model and data arguments."""
+    identity = {"model": args.model, "shortcut": args.shortcut, "data": args.data}
+    if args.data == "digits":
+        identity["digits_size"] = args.digits_size
+    else:
+        identity["augment"] = not args.no_augment
+    return identity
+
+
+def _write_json(path: Path, value: Any) -> None:
+    text = json.dumps(value, indent=1).encode()
+    atomic_write_bytes(path, lambda f: f.write(text))
+
+
+def _train(args: argparse.Namespace) -> int:
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    rank = launched_rank()
+    checkpoint = args.out / "checkpoint.pt"
+    if args.out.exists() and not args.out.is_dir():
+        raise ValueError(f"--out {str(args.out)!r} is a file; give a folder")
+    if checkpoint.exists() and not args.resume:
+        raise ValueError(
+            f"{checkpoint} exists: pass --resume to continue it, or choose another --out"
+        )
+    loaders = _data(args)
+    torch.manual_seed(args.seed)  # the initial weights
+    model = getattr(cifar, args.model)(
+        num_classes=loaders.num_classes, in_channels=loaders.in_channels, shortcut=args.shortcut
+    )
+    if rank == 0:
+        args.out.mkdir(parents=True, exist_ok=True)
+    with run_lock(checkpoint) if rank == 0 else nullcontext():
+        started = checkpoint.exists()  # then args.json describes it; a refused resume keeps it
+        if rank == 0:
+            if not started:
+                _write_json(
+                    args.out / "args.json",
+                    {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+                )
+            print(
+                f"training {args.model} on {args.data} for {args.epochs} epochs into {args.out}",
+                flush=True,
+            )
+
+        def report(event: FitEvent) -> None:  # without the bar, still one line per epoch
+            if event.kind == "epoch" and rank == 0:
+                h = event.history
+                print(
+                    f"epoch {h.epoch[-1]}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, "
+                    f"train error {h.train_error[-1]:.2f}%, test error {h.test_error[-1]:.2f}%",
+                    flush=True,
+                )
+
+        history = fit(
+            model,
+            loaders,
+            config,
+            checkpoint=checkpoint,
+            resume=args.resume,
+            callbacks=[] if args.progress else [report],
+            identity=_identity(args),
+        )
+        if rank == 0:
+            history.save(args.out / "history.json")
+            history.save_csv(args.out / "history.csv")
+            print(
+                f"done: train error {history.train_error[-1]:.2f}%, "
+                f"test error {history.test_error[-1]:.2f}%; wrote {args.out}",
+                flush=True,
+            )
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse ``argv``, train, write the outputs; returns the exit status.
+
+    Errors (a bad value, a damaged or foreign checkpoint, a folder that cannot be written, a
+    run that diverged...) are one ``error: ...`` line on stderr and exit status 2.
 
     Example:
         >>> main(["--model", "resnet20", "--epochs", "1", "--out", "runs/r20"])
         0
     """
-    import torch
-
-    from .data import DatasetUnavailableError
-    from .train import TrainConfig, fit
-
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    checkpoint = args.out / "checkpoint.pt"
-    rank = int(os.environ.get("RANK", "0"))
-    if checkpoint.exists() and not args.resume:
-        parser.error(f"{checkpoint} exists: pass --resume to continue it, or choose another --out")
+    args = build_parser().parse_args(argv)
     try:
-        config = TrainConfig(
-            epochs=args.epochs,
-            lr=args.lr,
-            momentum=args.momentum,
-            weight_decay=args.weight_decay,
-            milestones=tuple(args.milestones),
-            gamma=args.gamma,
-            warmup_lr=args.warmup_lr,
-            warmup_steps=args.warmup_steps,
-            warmup_until_error=args.warmup_until_error,
-            seed=args.seed,
-            threads=args.threads,
-            device=args.device,
-            amp=args.amp,
-            channels_last=args.channels_last,
-            sync_bn=args.sync_bn,
-            checkpoint_every=args.checkpoint_every,
-            progress=not args.no_progress,
-        )
-    except (TypeError, ValueError) as error:
-        parser.error(str(error))
-    try:
-        data = _data(args)
-    except DatasetUnavailableError as error:
-        print(f"error: {error}", file=sys.stderr)
+        return _train(args)
+    except (CheckpointError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
+        message = " ".join(str(error).split()) or type(error).__name__
+        print(f"error: {message}", file=sys.stderr)
         return 2
-    torch.manual_seed(args.seed)  # the initial weights
-    model = getattr(cifar, args.model)(
-        num_classes=data.num_classes, in_channels=data.in_channels, shortcut=args.shortcut
-    )
-    if rank == 0:
-        args.out.mkdir(parents=True, exist_ok=True)
-        from .checkpoint import atomic_write_bytes
-
-        text = json.dumps(
-            {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}, indent=1
-        ).encode()
-        atomic_write_bytes(args.out / "args.json", lambda f: f.write(text))
-        print(
-            f"training {args.model} on {args.data} for {args.epochs} epochs into {args.out}",
-            flush=True,
-        )
-
-    def report(event) -> None:  # without the bar, still one line per epoch (logs, CI)
-        if event.kind == "epoch" and rank == 0:
-            h = event.history
-            print(
-                f"epoch {h.epoch[-1]}/{args.epochs}: train loss {h.train_loss[-1]:.4f}, "
-                f"train error {h.train_error[-1]:.2f}%, test error {h.test_error[-1]:.2f}%",
-                flush=True,
-            )
-
-    callbacks = [report] if args.no_progress else []
-    history = fit(
-        model, data, config, checkpoint=checkpoint, resume=args.resume, callbacks=callbacks
-    )
-    if rank == 0:
-        history.save(args.out / "history.json")
-        history.save_csv(args.out / "history.csv")
-        print(
-            f"done: train error {history.train_error[-1]:.2f}%, "
-            f"test error {history.test_error[-1]:.2f}%; wrote {args.out}",
-            flush=True,
-        )
-    return 0
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
-__all__ = ["TIMEOUT_S", "World", "process_group"]
+__all__ = ["TIMEOUT_S", "World", "launched_rank", "process_group"]
 
 #: Seconds to wait for the other processes (joining the group, and each collective operation).
 TIMEOUT_S = 300.0
@@ -73,7 +73,19 @@ def _timeout_s() -> float:
     return seconds
 
 
-def _join(size: int) -> None:
+def launched_rank() -> int:
+    """This process's rank as the launcher set it (0 without one), checked before any work.
+
+    Raises:
+        RuntimeError: ``WORLD_SIZE > 1`` but the launcher's other variables are missing.
+
+    Example:
+        >>> launched_rank()  # not under torchrun
+        0
+    """
+    size = _world_size()
+    if size == 1:
+        return 0
     missing = [name for name in _LAUNCHER_VARIABLES if name not in os.environ]
     if missing:
         raise RuntimeError(
@@ -81,6 +93,14 @@ def _join(size: int) -> None:
             f"with torchrun (torchrun --nproc_per_node={size} -m resnet_edu.train ...), or "
             "unset WORLD_SIZE to train in one process"
         )
+    rank = os.environ["RANK"]
+    if not rank.isdigit() or int(rank) >= size:
+        raise ValueError(f"RANK must be a whole number in [0, WORLD_SIZE={size}), got {rank!r}")
+    return int(rank)
+
+
+def _join(size: int) -> None:
+    launched_rank()
     timeout = _timeout_s()
     if torch.cuda.is_available():
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))

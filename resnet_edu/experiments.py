@@ -17,44 +17,51 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from ._checks import check_choice, check_int
+from . import paper
+from ._checks import check_choice, check_int, check_module
 from .checkpoint import atomic_write_bytes
 from .cifar import CifarResNet
 from .data import Loaders
+from .measure import mult_adds
 from .train import FitEvent, History, TrainConfig, fit
 
 __all__ = [
     "PAPER_BATCH_SIZE",
     "PAPER_ITERATIONS",
     "PAPER_TABLE6",
+    "estimated_gpu_hours",
     "model_name",
     "paper_config",
     "run_table6",
     "table6_rows",
 ]
 
-#: The paper's schedule (section 4.2): batch 128, lr / 10 at 32k and 48k, stop at 64k iterations.
-PAPER_BATCH_SIZE = 128
-PAPER_ITERATIONS = 64_000
-PAPER_MILESTONES = (32_000, 48_000)
+#: The paper's schedule (section 4.2), from :data:`resnet_edu.paper.CIFAR`: batch 128, lr / 10 at
+#: 32k and 48k, stop at 64k iterations.
+PAPER_BATCH_SIZE = paper.CIFAR.batch_size
+PAPER_ITERATIONS = paper.CIFAR.iterations
+PAPER_MILESTONES = paper.CIFAR.milestones
 
-#: Test error (%) of the paper's CIFAR-10 ResNets, Table 6 (ResNet-110: best of 5 runs; the
-#: paper also gives its mean and std, 6.61 +- 0.16). Plain nets have no row in Table 6: their
-#: curves are in Figure 6 only.
-PAPER_TABLE6 = {20: 8.75, 32: 7.51, 44: 7.17, 56: 6.97, 110: 6.43, 1202: 7.93}
+#: Test error (%) of the paper's CIFAR-10 ResNets, Table 6 (:data:`resnet_edu.paper.TABLE6_ERROR`;
+#: ResNet-110: best of 5 runs). Plain nets have no row in Table 6: their curves are in Figure 6.
+PAPER_TABLE6 = paper.TABLE6_ERROR
 
-#: "In this case [110 layers], we find that the initial learning rate of 0.1 is slightly too
-#: large to start converging. So we use 0.01 to warm up the training until the training error is
-#: below 80% (about 400 iterations), and then go back to 0.1."
-WARMUP_FROM_DEPTH = 110
 #: A guard we add: warm-up ends after this many steps even if the error is still above 80%.
 WARMUP_MAX_STEPS = 4_000
+
+#: The GPU-time model of chapters 7 and 8 (an estimate, not a measurement): a T4's float16
+#: tensor-core peak (NVIDIA's datasheet), and the fraction of it we assume 16-64-channel convs
+#: reach.
+T4_PEAK_FLOPS = 65e12
+ASSUMED_UTILISATION = 0.08
 
 ConfigLike = TrainConfig | Callable[[int], TrainConfig]
 
@@ -66,6 +73,9 @@ def model_name(depth: int, residual: bool) -> str:
         >>> model_name(56, residual=False)
         'plain56'
     """
+    check_int("depth", depth, minimum=1)
+    if not isinstance(residual, bool):
+        raise TypeError(f"residual must be True or False, got {type(residual).__name__}")
     return f"{'resnet' if residual else 'plain'}{depth}"
 
 
@@ -98,19 +108,60 @@ def paper_config(
     """
     check_int("depth", depth, minimum=8)
     check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-    fractions = tuple(m / PAPER_ITERATIONS for m in PAPER_MILESTONES)  # (0.5, 0.75)
+    recipe = paper.CIFAR
     fields: dict[str, Any] = {
-        "epochs": max(1, round(PAPER_ITERATIONS / steps_per_epoch)),
-        "lr": 0.1,
-        "momentum": 0.9,
-        "weight_decay": 1e-4,
-        "milestones": fractions,
-        "gamma": 0.1,
+        "epochs": max(1, round(recipe.iterations / steps_per_epoch)),
+        "lr": recipe.lr,
+        "momentum": recipe.momentum,
+        "weight_decay": recipe.weight_decay,
+        "milestones": tuple(m / recipe.iterations for m in recipe.milestones),  # (0.5, 0.75)
+        "gamma": recipe.lr_factor,
     }
-    if depth >= WARMUP_FROM_DEPTH:
-        fields.update(warmup_lr=0.01, warmup_until_error=80.0, warmup_steps=WARMUP_MAX_STEPS)
+    if depth >= recipe.warmup_from_depth:
+        fields.update(
+            warmup_lr=recipe.warmup_lr,
+            warmup_until_error=recipe.warmup_until_train_error,
+            warmup_steps=WARMUP_MAX_STEPS,
+        )
     fields.update(overrides)
     return TrainConfig(**fields)
+
+
+def estimated_gpu_hours(
+    model: nn.Module,
+    images: int,
+    *,
+    input_size: Sequence[int] = (1, 3, 32, 32),
+    peak_flops: float = T4_PEAK_FLOPS,
+    utilisation: float = ASSUMED_UTILISATION,
+) -> float:
+    """An estimate of the hours to train ``model`` on ``images`` images (not a measurement).
+
+    Training costs about three forward passes (forward, and a backward twice as costly), and a
+    multiply-add is two FLOP: ``3 x 2 x mult_adds x images / (peak_flops x utilisation)``.
+
+    Args:
+        model: the network (its mult-adds are counted on one ``input_size`` image).
+        images: images seen in training, e.g. 64k steps x 128 = 8,192,000.
+        input_size: one image's shape, ``(1, C, H, W)``.
+        peak_flops: the GPU's peak FLOP/s; the T4's float16 tensor cores by default.
+        utilisation: the assumed fraction of the peak reached.
+
+    Example:
+        >>> round(estimated_gpu_hours(resnet_edu.resnet20(), 64_000 * 128), 2)
+        0.11
+    """
+    check_module("model", model)
+    check_int("images", images, minimum=1)
+    for name, value, high in (
+        ("peak_flops", peak_flops, math.inf),
+        ("utilisation", utilisation, 1),
+    ):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= high:
+            bound = "in (0, 1]" if high == 1 else "> 0"
+            raise ValueError(f"{name} must be a number {bound}, got {value!r}")
+    flop = 3 * 2 * mult_adds(model, input_size) * images
+    return flop / (peak_flops * utilisation) / 3600
 
 
 def run_table6(
@@ -200,6 +251,7 @@ def run_table6(
                 checkpoint=checkpoint,
                 resume=checkpoint is not None,
                 callbacks=callbacks,
+                identity={"model": name, "shortcut": shortcut},
             )
             if folder is not None:
                 text = json.dumps({"name": name, "history": history.to_dict()}).encode()
@@ -228,6 +280,16 @@ def table6_rows(
         (20, 8.75)
     """
     paper = PAPER_TABLE6 if paper is None else paper
+    if not isinstance(histories, dict) or not all(
+        isinstance(k, str) and re.fullmatch(r"(plain|resnet)\d+", k) and isinstance(v, History)
+        for k, v in histories.items()
+    ):
+        raise TypeError(
+            "histories must be run_table6's result, a dict {'plain20': History, 'resnet20': "
+            f"History, ...}}, got {type(histories).__name__}"
+        )
+    if not isinstance(paper, dict):
+        raise TypeError(f"paper must be a dict {{depth: test error %}}, got {type(paper).__name__}")
     depths = sorted({int(name.removeprefix("plain").removeprefix("resnet")) for name in histories})
     rows = []
     for depth in depths:

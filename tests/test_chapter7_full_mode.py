@@ -11,12 +11,12 @@ exactly the histories of an uninterrupted run.
 from __future__ import annotations
 
 import math
-import re
-from pathlib import Path
 
 import pytest
 import torch
 
+from resnet_edu import paper
+from resnet_edu.checkpoint import save_checkpoint
 from resnet_edu.data import digits, synthetic
 from resnet_edu.experiments import (
     PAPER_BATCH_SIZE,
@@ -26,9 +26,7 @@ from resnet_edu.experiments import (
     run_table6,
     table6_rows,
 )
-from resnet_edu.train import TrainConfig, learning_rate
-
-REFERENCE = Path("/work/shared/reference/paper-numbers.md")
+from resnet_edu.train import History, TrainConfig, learning_rate
 
 
 def _stand_in():
@@ -59,15 +57,44 @@ def test_paper_config_is_the_papers_schedule_in_iterations():
     assert paper_config(56, steps_per_epoch=steps, amp=True).amp
 
 
-def test_paper_numbers_match_the_shared_reference_table():
-    if not REFERENCE.exists():
-        pytest.skip("the shared reference file is not part of this checkout")
-    text = REFERENCE.read_text()
-    table = dict(re.findall(r"\| ResNet-(\d+) \| \d+ \| [\d.]+M \| ([\d.]+)", text))
-    assert {int(k): float(v) for k, v in table.items()} == PAPER_TABLE6
+def test_the_recipe_and_table6_come_from_the_paper_module():
+    # one home for the paper's numbers: resnet_edu.paper cites them; experiments reuses them
+    assert PAPER_TABLE6 == paper.TABLE6_ERROR
+    assert (PAPER_BATCH_SIZE, PAPER_ITERATIONS) == (paper.CIFAR.batch_size, paper.CIFAR.iterations)
+    config = paper_config(20)
+    assert (config.lr, config.momentum, config.weight_decay, config.gamma) == (
+        paper.CIFAR.lr,
+        paper.CIFAR.momentum,
+        paper.CIFAR.weight_decay,
+        paper.CIFAR.lr_factor,
+    )
+    assert paper_config(paper.CIFAR.warmup_from_depth).warmup_until_error == 80.0
 
 
-@pytest.mark.slow
+def test_a_finished_gpu_run_reopens_on_a_cpu_runtime(tmp_path):
+    """Chapter 7, full mode: the run finished on a GPU (amp, channels_last); the notebook is
+    reopened on a CPU runtime with the same cell. Reading the finished histories must work,
+    although continuing an unfinished run on another machine setting is refused."""
+    data = _stand_in()
+    config = _tiny(20, data)
+    run_table6([8], data, config, tmp_path, residual=(True,))
+    path = tmp_path / "resnet8.pt"
+    state = torch.load(path, weights_only=True)
+    state["machine"] = {**state["machine"], "device": "cuda", "threads": None, "amp": True}
+    state["machine"]["channels_last"] = True
+    state["config"] = {**state["config"], "amp": True, "channels_last": True}
+    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
+    before = path.read_bytes()
+    reopened = run_table6([8], data, config, tmp_path, residual=(True,))  # amp=False here
+    assert reopened["resnet8"].to_dict() == History.from_dict(state["history"]).to_dict()
+    assert path.read_bytes() == before  # read back, not retrained or rewritten
+    # the same checkpoint one step short of the end: continuing on the CPU is refused
+    state["step"] -= 1
+    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
+    with pytest.raises(ValueError, match="device is 'cuda' in the checkpoint but 'cpu' now"):
+        run_table6([8], data, config, tmp_path, residual=(True,))
+
+
 def test_full_mode_path_trains_checkpoints_and_resumes_exactly(tmp_path):
     data = _stand_in()
     assert (data.in_channels, data.image_size) == (3, 32)
