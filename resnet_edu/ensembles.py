@@ -28,32 +28,38 @@ import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_int, check_module
+from ._checks import check_int
 from .blocks import BasicBlock, Bottleneck
+from .gradflow import find_blocks
+from .measure import eval_mode
 from .preact import PreActBlock
+from .train import evaluate
 
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 
 
 def residual_blocks(model: nn.Module) -> dict[str, nn.Module]:
-    """Every block of ``model`` that has a ``residual`` switch, by qualified name, in order.
+    """Every block of ``model`` by qualified name, in order (``gradflow.find_blocks``).
+
+    One definition of "a block" for the whole package: ``gradflow.find_blocks``. A plain net's
+    blocks count too (their ``residual`` is ``False``): they are what a lesion deletes.
 
     Example:
         >>> list(residual_blocks(resnet20()))[:2]
         ['layer1.0', 'layer1.1']
     """
-    check_module("model", model)
-    return {
-        name: m
-        for name, m in model.named_modules()
-        if name and isinstance(getattr(m, "residual", None), bool)
-    }
+    return dict(find_blocks(model))
+
+
+def _is_residual(block: nn.Module) -> bool:
+    return getattr(block, "residual", True)  # torchvision's blocks have no switch: residual
 
 
 def _keeps_shape(block: nn.Module) -> bool:
@@ -84,7 +90,7 @@ def deletable_blocks(model: nn.Module) -> list[str]:
         identity_skip = getattr(block, "downsample", None) is None and not getattr(
             block, "preactivate_shortcut", False
         )
-        if _keeps_shape(block) and (identity_skip or not block.residual):
+        if _keeps_shape(block) and (identity_skip or not _is_residual(block)):
             names.append(name)
     return names
 
@@ -111,13 +117,7 @@ def delete_blocks(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]
         ...     err = error_percent(model, (x, y))
     """
     allowed = deletable_blocks(model)
-    if isinstance(names, str):
-        raise TypeError(f"names must be a list of block names, got the string {names!r}")
-    for name in names:
-        if name not in allowed:
-            raise ValueError(
-                f"names: {name!r} is not a deletable block; deletable blocks are {allowed}"
-            )
+    _check_names("names", names, allowed)
     saved = {name: model.get_submodule(name) for name in names}
     try:
         for name in names:
@@ -128,22 +128,36 @@ def delete_blocks(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]
             _set_submodule(model, name, block)
 
 
-def _batches(data: Data) -> Iterable[tuple[Tensor, Tensor]]:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
-        if not isinstance(data[1], Tensor) or len(data[0]) != len(data[1]):
-            raise ValueError("data must be (inputs, targets) tensors of the same length")
-        return [data]
-    if isinstance(data, Tensor) or not isinstance(data, Iterable):
-        raise TypeError(
-            f"data must be an (inputs, targets) tuple of tensors or an iterable of such batches "
-            f"(a DataLoader), got {type(data).__name__}"
+def _check_names(arg: str, names: Any, allowed: list[str]) -> list[str]:
+    if isinstance(names, (str, bytes)) or not isinstance(names, Iterable):
+        raise TypeError(f"{arg} must be a list of block names such as ['layer1.0'], got {names!r}")
+    names = list(names)
+    for name in names:
+        if name not in allowed:
+            raise ValueError(
+                f"{arg}: {name!r} is not a deletable block; deletable blocks are {allowed}"
+            )
+    return names
+
+
+def _check_batch(inputs: Any, targets: Any) -> None:
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if not isinstance(targets, Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if targets.dtype.is_floating_point or targets.dtype == torch.bool:
+        raise TypeError(f"targets must be integer class labels (torch.long), got {targets.dtype}")
+    if targets.dim() != 1 or len(targets) != len(inputs):
+        raise ValueError(
+            f"targets must hold one label per input: inputs {tuple(inputs.shape)}, "
+            f"targets {tuple(targets.shape)}"
         )
-    return data
 
 
-@torch.no_grad()
 def error_percent(model: nn.Module, data: Data) -> float:
-    """Top-1 error (%) of ``model`` in eval mode; its train/eval mode is restored afterwards.
+    """Top-1 error (%) of ``model`` in eval mode; its train/eval flags are restored afterwards.
+
+    The evaluation loop is ``resnet_edu.train.evaluate``, the package's one.
 
     Args:
         model: a classifier returning logits.
@@ -153,19 +167,12 @@ def error_percent(model: nn.Module, data: Data) -> float:
         >>> error_percent(model, (x_test, y_test))
         3.5
     """
-    check_module("model", model)
-    was_training = model.training
-    model.eval()
-    wrong = total = 0
-    try:
-        for x, y in _batches(data):
-            wrong += (model(x).argmax(1) != y).sum().item()
-            total += len(y)
-    finally:
-        model.train(was_training)
-    if total == 0:
-        raise ValueError("data is empty")
-    return 100.0 * wrong / total
+    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
+        try:
+            _check_batch(*data)
+        except (TypeError, ValueError) as err:
+            raise type(err)(f"data: {err}") from None
+    return evaluate(model, data)[1]
 
 
 def lesion_blocks(
@@ -186,7 +193,8 @@ def lesion_blocks(
         >>> lesion_blocks(resnet, (x, y))
         {'layer1.0': 4.1, 'layer1.1': 3.9, ...}
     """
-    names = deletable_blocks(model) if blocks is None else list(blocks)
+    allowed = deletable_blocks(model)
+    names = allowed if blocks is None else _check_names("blocks", blocks, allowed)
     result = {}
     for name in names:
         with delete_blocks(model, [name]):
@@ -218,19 +226,27 @@ def lesion_random(
         >>> lesion_random(resnet, (x, y), n_deleted=[1, 2, 4], samples=3)
     """
     check_int("samples", samples, minimum=1)
+    check_int("seed", seed)
     allowed = deletable_blocks(model)
+    _check_counts("n_deleted", n_deleted, len(allowed), "deletable blocks")
     rng = random.Random(seed)
     result: dict[int, list[float]] = {}
     for k in n_deleted:
-        check_int("n_deleted entries", k, minimum=0)
-        if k > len(allowed):
-            raise ValueError(f"n_deleted: {k} > the {len(allowed)} deletable blocks")
         errors = []
         for _ in range(samples):
             with delete_blocks(model, rng.sample(allowed, k)):
                 errors.append(error_percent(model, data))
         result[k] = errors
     return result
+
+
+def _check_counts(arg: str, values: Any, most: int, what: str) -> None:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"{arg} must be a list of ints between 0 and {most}, got {values!r}")
+    for k in values:
+        check_int(f"{arg} entries", k, minimum=0)
+        if k > most:
+            raise ValueError(f"{arg}: {k} > the model's {most} {what}")
 
 
 def path_length_distribution(n_blocks: int) -> list[int]:
@@ -316,11 +332,13 @@ def path_gradient(
         >>> g = path_gradient(resnet20(), x, y, branch=[0, 4])  # a path of length 2
     """
     blocks = _all_residual(model)
+    _check_batch(inputs, targets)
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function (logits, targets) -> loss, got {loss_fn!r}")
+    if isinstance(branch, (str, bytes)) or not isinstance(branch, Iterable):
+        raise TypeError(f"branch must be a list of block indices, got {branch!r}")
     chosen = set(branch)
-    for i in chosen:
-        check_int("branch entries", i, minimum=0)
-        if i >= len(blocks):
-            raise ValueError(f"branch: block index {i} >= the model's {len(blocks)} blocks")
+    _check_counts("branch", sorted(chosen), len(blocks) - 1, "block indices (0-based)")
     captured: list[Tensor] = []
 
     def capture_input(_m: nn.Module, args: tuple) -> tuple:
@@ -338,21 +356,19 @@ def path_gradient(
     on_branch = {b for i, b in enumerate(blocks) if i in chosen}
     handles = [blocks[0].register_forward_pre_hook(capture_input)]
     handles += [b.register_forward_hook(route) for b in blocks]
-    was_training = model.training
-    model.eval()
     try:
-        loss = loss_fn(model(inputs), targets)
+        with eval_mode(model):
+            loss = loss_fn(model(inputs), targets)
         (grad,) = torch.autograd.grad(loss, captured[0])
     finally:
         for h in handles:
             h.remove()
-        model.train(was_training)
     return grad
 
 
 def _all_residual(model: nn.Module) -> list[nn.Module]:
     blocks = list(residual_blocks(model).values())
-    if not blocks or not all(b.residual for b in blocks):
+    if not blocks or not all(_is_residual(b) for b in blocks):
         raise ValueError("model must consist of residual blocks with residual=True")
     return blocks
 
@@ -388,12 +404,10 @@ def gradient_by_path_length(
         >>> pg.mean_norm  # decays roughly exponentially with the length
     """
     check_int("samples_per_length", samples_per_length, minimum=1)
+    check_int("seed", seed)
     n = len(_all_residual(model))
-    lengths = list(range(n + 1)) if lengths is None else list(lengths)
-    for k in lengths:
-        check_int("lengths entries", k, minimum=0)
-        if k > n:
-            raise ValueError(f"lengths: {k} > the model's {n} residual blocks")
+    lengths = list(range(n + 1)) if lengths is None else lengths
+    _check_counts("lengths", lengths, n, "residual blocks")
     rng = random.Random(seed)
     means = np.full(n + 1, np.nan)
     stds = np.full(n + 1, np.nan)

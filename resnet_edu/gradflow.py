@@ -1,7 +1,7 @@
-"""Instruments that watch the signal and the gradient flow through a network (chapters 2 and 4).
+"""Instruments that watch the signal and the gradient flow through a network (chapters 2, 4, 9).
 
-Two recorders, both context managers that add hooks on ``__enter__`` and always remove them on
-``__exit__`` (also when the body raises), and both returning plain data -- a dataclass of
+Three recorders, all context managers that add hooks on ``__enter__`` and always remove them on
+``__exit__`` (also when the body raises), and all returning plain data -- a dataclass of
 ``{module name: [one value per step]}`` dicts in forward order, with ``as_array()`` for a
 layer x step NumPy array -- that the functions of ``resnet_edu.plots`` take:
 
@@ -11,6 +11,9 @@ layer x step NumPy array -- that the functions of ``resnet_edu.plots`` take:
 - ``ActivationRecorder``: per forward pass, the mean, std and fraction of zeros of every block's
   output, and the std of every 3x3 layer's response after its BN, before the ReLU or the addition
   (the quantity of the paper's Figure 7).
+- ``WeightRecorder``: per training step, the norm of every ``Conv2d``/``Linear`` weight and the
+  size of its update relative to it, ||W_{t+1} - W_t|| / ||W_t|| (what makes a plain net's early
+  layers stop learning: their weight norm grows and their relative updates collapse).
 
 Three one-shot helpers answer the common question in one line and leave the model exactly as
 they found it (mode, ``.grad``, BN running statistics): ``gradient_norms``,
@@ -138,7 +141,7 @@ class ActivationRecord:
 # --------------------------------------------------------------------------------------------
 # Finding the parts of a model
 # --------------------------------------------------------------------------------------------
-def _weighted_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
+def _recorded_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
     layers = [(n, m) for n, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
     if not layers:
         raise ValueError(
@@ -155,6 +158,10 @@ def find_blocks(
 ) -> list[tuple[str, nn.Module]]:
     """The ``(name, module)`` pairs that count as blocks, in ``named_modules()`` order.
 
+    The package's one definition of "a block" (``ensembles.residual_blocks`` uses it too): a
+    module whose class is ``BasicBlock``, ``Bottleneck`` or ``PreActBlock`` -- ours, or
+    torchvision's, which have the same names. Plain twins (``residual=False``) are blocks too.
+
     Args:
         model: the network.
         blocks: explicit module names (as in ``model.named_modules()``); overrides detection.
@@ -165,16 +172,20 @@ def find_blocks(
         >>> [name for name, _ in find_blocks(resnet20())][:2]
         ['layer1.0', 'layer1.1']
     """
-    modules = dict(model.named_modules())
+    modules = dict(check_module("model", model).named_modules())
     if blocks is not None:
-        if isinstance(blocks, str):
-            raise TypeError("blocks must be a list of module names, not a single string")
+        if isinstance(blocks, (str, bytes)) or not isinstance(blocks, Iterable):
+            raise TypeError(f"blocks must be a list of module names, got {blocks!r}")
         names = list(blocks)
         unknown = [n for n in names if n not in modules or n == ""]
         if unknown:
             sample = [n for n in modules if n][:6]
             raise ValueError(f"blocks: no submodule named {unknown}; names look like {sample}")
         return [(n, modules[n]) for n in names]
+    if isinstance(block_types, (str, bytes, type)):
+        raise TypeError(
+            f"block_types must be a list of classes or class names, got {block_types!r}"
+        )
     types = DEFAULT_BLOCK_TYPES if block_types is None else tuple(block_types)
     for t in types:
         if not isinstance(t, (type, str)):
@@ -202,7 +213,7 @@ def response_layers(model: nn.Module) -> dict[str, str]:
         [('conv1', 'bn1'), ('layer1.0.conv1', 'layer1.0.bn1')]
     """
     pairs: dict[str, str] = {}
-    for parent_name, parent in model.named_modules():
+    for parent_name, parent in check_module("model", model).named_modules():
         children = list(parent.named_children())
         for i, (name, child) in enumerate(children):
             if not (isinstance(child, nn.Conv2d) and tuple(child.kernel_size) == (3, 3)):
@@ -305,7 +316,7 @@ class GradientRecorder(_Recorder):
         block_types: Iterable[type | str] | None = None,
     ) -> None:
         super().__init__(model)
-        self._weights = _weighted_layers(model)
+        self._weights = _recorded_layers(model)
         self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
         self._first_call: dict[str, int] = {}  # forward order, learnt on the first forward
         self._steps: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
@@ -508,6 +519,107 @@ class ActivationRecorder(_Recorder):
         return record
 
 
+@dataclass
+class WeightRecord:
+    """What a ``WeightRecorder`` saw: weight norms and relative updates per training step.
+
+    Attributes:
+        weight_norms: ``{conv/linear name: [||W_0||, ||W_1||, ..., ||W_T||]}`` -- the norm of
+            each layer's weight before the first recorded update and after each one (T + 1
+            values; index t = after t updates).
+        update_ratios: ``{conv/linear name: [||W_{t+1} - W_t|| / ||W_t|| for t < T]}`` -- the
+            size of each update relative to the weight it changed (T values), the quantity
+            Karpathy's lectures plot on a log scale (healthy: around 1e-3).
+        steps: T, the number of updates recorded.
+
+    Example:
+        >>> len(record.weight_norms["conv1"]) == record.steps + 1
+        True
+    """
+
+    weight_norms: dict[str, list[float]] = field(default_factory=dict)
+    update_ratios: dict[str, list[float]] = field(default_factory=dict)
+    steps: int = 0
+
+
+class WeightRecorder(_Recorder):
+    """Record each layer's weight norm and update-to-weight ratio over training (chapters 2, 4).
+
+    A conv followed by BatchNorm is scale-invariant: its gradient falls as 1/||W|| and its
+    relative update as 1/||W||^2, so a layer whose weight norm grows learns ever more slowly.
+    This recorder measures exactly that, for every ``Conv2d``/``Linear`` weight. It compares
+    weights, whatever changed them (SGD, momentum, weight decay), so its ratios are the real
+    relative updates, not ``lr * grad`` estimates.
+
+    When is an update recorded?
+        - ``optimizer`` given: after every ``optimizer.step()`` (a step post-hook).
+        - otherwise: at the start of every forward pass in training mode with gradients enabled
+          whose weights differ from the last recorded ones, and once more when the ``with``
+          ends -- so it also watches ``train.fit``, whose optimizer a caller does not see.
+
+    Args:
+        model: any ``nn.Module`` with at least one ``Conv2d``/``Linear``.
+        optimizer: the ``torch.optim.Optimizer`` that updates ``model`` (optional).
+
+    Example:
+        >>> with WeightRecorder(model) as rec:
+        ...     fit(model, data, config)
+        >>> rec.result().update_ratios["conv1"][:3]
+    """
+
+    def __init__(self, model: nn.Module, *, optimizer: torch.optim.Optimizer | None = None) -> None:
+        super().__init__(model)
+        if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
+            raise TypeError(
+                f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}"
+            )
+        self._layers = _recorded_layers(model)
+        self._optimizer = optimizer
+        self._previous: dict[str, Tensor] = {}
+        self._norms: list[Tensor] = []  # one (layers,) tensor per snapshot
+        self._ratios: list[Tensor] = []  # one (layers,) tensor per update
+
+    def _install(self) -> None:
+        self._snapshot(force=True)
+        if self._optimizer is not None:
+            hook = self._optimizer.register_step_post_hook(lambda *_: self._snapshot())
+        else:
+            hook = self.model.register_forward_pre_hook(self._forward_pre_hook)
+        self._handles.append(hook)
+
+    def __exit__(self, *exc_info) -> None:
+        if self._optimizer is None and self._state == "active":
+            self._snapshot()  # the update after the last forward pass
+        super().__exit__(*exc_info)
+
+    def _forward_pre_hook(self, module, args) -> None:
+        if module.training and torch.is_grad_enabled():
+            self._snapshot()
+
+    @torch.no_grad()
+    def _snapshot(self, *, force: bool = False) -> None:
+        now = {name: layer.weight.detach().clone() for name, layer in self._layers}
+        if not force:
+            deltas = [torch.linalg.vector_norm(now[n] - self._previous[n]) for n, _ in self._layers]
+            if not any(bool(d > 0) for d in deltas):
+                return  # nothing changed since the last snapshot: no update to record
+            before = self._norms[-1]
+            self._ratios.append(torch.stack(deltas).float() / before.clamp_min(1e-30))
+        self._norms.append(torch.stack([torch.linalg.vector_norm(w).float() for w in now.values()]))
+        self._previous = now
+
+    def result(self) -> WeightRecord:
+        """The norms and ratios recorded so far, as a ``WeightRecord``."""
+        names = [name for name, _ in self._layers]
+        norms = torch.stack(self._norms).cpu().T.tolist() if self._norms else [[]] * len(names)
+        ratios = torch.stack(self._ratios).cpu().T.tolist() if self._ratios else [[]] * len(names)
+        return WeightRecord(
+            weight_norms=dict(zip(names, norms, strict=True)),
+            update_ratios=dict(zip(names, ratios, strict=True)),
+            steps=len(self._ratios),
+        )
+
+
 # --------------------------------------------------------------------------------------------
 # One-shot helpers
 # --------------------------------------------------------------------------------------------
@@ -618,6 +730,8 @@ def response_stds(
     """
     check_module("model", model)
     _check_batch(inputs)
+    if not isinstance(train_mode, bool):
+        raise TypeError(f"train_mode must be True or False, got {train_mode!r}")
     with (
         _untouched(model, train=train_mode),
         torch.no_grad(),
@@ -634,7 +748,14 @@ def spread(norms: dict[str, float] | Sequence[float]) -> float:
         >>> spread({"a": 0.01, "b": 10.0})
         3.0
     """
-    values = np.asarray(list(norms.values()) if isinstance(norms, dict) else norms, dtype=float)
+    if isinstance(norms, (str, bytes)):
+        raise TypeError(f"norms must be a dict or a sequence of numbers, got the str {norms!r}")
+    try:
+        values = np.asarray(list(norms.values()) if isinstance(norms, dict) else norms, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(
+            f"norms must be a dict or a sequence of numbers, got {norms!r:.60}"
+        ) from err
     if values.size == 0 or not np.all(np.isfinite(values)) or np.any(values <= 0):
         raise ValueError("norms must be a non-empty set of finite positive numbers")
     return float(np.log10(values.max() / values.min()))

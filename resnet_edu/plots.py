@@ -1,15 +1,21 @@
-"""One line of plotting per figure, the same look in every chapter (chapters 1, 2, 4, 6, 7).
+"""One line of plotting per figure, the same look in every chapter (chapters 1, 2, 4, 6, 7, 8).
 
 Plain nets are always drawn in ``PLAIN_COLOR`` (vermillion), residual nets in ``RESIDUAL_COLOR``
 (blue), anything else in ``OTHER_COLOR`` -- colours of the Okabe-Ito palette, which readers with
-the common colour-vision deficiencies can tell apart. Depth is the second cue: the deeper the
-net, the darker its line (``model_style``). Line style is left free for a third distinction,
-such as training (solid) vs test (dashed) error in ``training_curves``.
+the common colour-vision deficiencies can tell apart. Depth is the second cue, carried twice so
+that four depths of one family can be told apart: the deeper the net, the darker its line, and
+each depth of a figure gets its own marker (``model_style``). Line style is left free for a
+third distinction, such as training (solid) vs test (dashed) error in ``training_curves``.
+
+Models are named one way end to end: data is keyed by builder name (``"plain20"``,
+``"resnet56"``, as ``experiments.run_table6`` returns it) and the figures show the display name
+(``"plain-20"``, ``"ResNet-56"``, see ``display_label``). Display names are accepted as keys too.
 
 Every function takes ``ax=`` (draw into an existing Axes) and returns what it drew on: the Axes,
-or the Figure for the two-panel ``cost_bars``. Figures are sized for the book's text width
+or the Figure for the multi-panel functions. Figures are sized for the book's text width
 (``BOOK_FIGSIZE``, 7 x 3.5 in) at a modest resolution, so that a chapter page stays light.
-The functions take the plain data of ``resnet_edu.gradflow``; they never compute it.
+The functions take the plain data of the instruments (``gradflow``, ``ensembles``,
+``shattered``, ``landscape``, ``train.History``); they never compute a measurement.
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from numbers import Real
 from typing import Any
 
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import LogNorm, to_rgb
+from matplotlib.colors import LogNorm, Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
@@ -34,6 +41,10 @@ RESIDUAL_COLOR = "#0072B2"  # blue
 OTHER_COLOR = "#009E73"  # bluish green (VGG, anything that is neither)
 #: The rest of the palette, for series that are not models.
 OKABE_ITO = ("#E69F00", "#56B4E9", "#009E73", "#F0E442", "#0072B2", "#D55E00", "#CC79A7", "#000000")
+#: One marker per depth of a figure, shallowest first (``model_style``).
+DEPTH_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+#: Line styles for the layers of ``layer_curves`` (first layer solid, then dashed, ...).
+LAYER_STYLES = ("-", "--", ":", "-.")
 
 BOOK_FIGSIZE = (7.0, 3.5)
 #: rcParams of every book figure: small fonts that stay legible at text width, light grid.
@@ -55,10 +66,18 @@ BOOK_RC: dict[str, Any] = {
     "grid.alpha": 0.3,
     "grid.linewidth": 0.5,
     "lines.linewidth": 1.5,
+    "lines.markersize": 4,
     "image.cmap": "viridis",  # perceptually uniform and colour-blind safe
 }
 
 _RESIDUAL_WORDS = ("resnet", "residual", "preact", "res-", "res_")
+#: Builder-name prefixes and how figures spell them.
+_DISPLAY = {
+    "preact_resnet": "pre-act ResNet-",
+    "resnet": "ResNet-",
+    "plain": "plain-",
+    "vgg": "VGG-",
+}
 
 
 def use_book_style() -> None:
@@ -82,21 +101,42 @@ def book_style() -> Iterator[None]:
         yield
 
 
+def _check_label(label: Any) -> str:
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a str such as 'plain20', got {type(label).__name__}")
+    return label
+
+
+def display_label(label: str) -> str:
+    """The name a figure shows: ``"plain20"`` -> ``"plain-20"``, ``"resnet56"`` -> ``"ResNet-56"``.
+
+    Builder names (``plain``, ``resnet``, ``preact_resnet``, ``vgg`` + depth, and an optional
+    suffix) are spelled out; any other label, display names included, is returned unchanged.
+
+    Example:
+        >>> display_label("resnet56"), display_label("plain20"), display_label("ResNet-56")
+        ('ResNet-56', 'plain-20', 'ResNet-56')
+    """
+    match = re.fullmatch(r"(preact_resnet|resnet|plain|vgg)(\d+)(.*)", _check_label(label))
+    if not match:
+        return label
+    prefix, depth, rest = match.groups()
+    return f"{_DISPLAY[prefix]}{depth}{rest}"
+
+
 def _depth(label: str) -> int | None:
     match = re.search(r"(\d+)", label)
     return int(match.group(1)) if match else None
 
 
 def model_family(label: str) -> str:
-    """``"plain"``, ``"residual"`` or ``"other"`` from a label such as ``"plain-56"``.
+    """``"plain"``, ``"residual"`` or ``"other"`` from a label such as ``"plain56"``.
 
     Example:
         >>> model_family("ResNet-56"), model_family("plain56"), model_family("vgg16")
         ('residual', 'plain', 'other')
     """
-    if not isinstance(label, str):
-        raise TypeError(f"label must be a str, got {type(label).__name__}")
-    low = label.lower()
+    low = _check_label(label).lower()
     if "plain" in low:
         return "plain"
     if any(word in low for word in _RESIDUAL_WORDS):
@@ -104,38 +144,52 @@ def model_family(label: str) -> str:
     return "other"
 
 
+def _shade(base: np.ndarray, t: float) -> tuple[float, ...]:
+    # t = 0: 60 % towards white; t = 1: 35 % towards black. Wide enough to tell four apart.
+    mixed = (
+        base + (1.0 - base) * 0.6 * (1.0 - 2 * t) if t < 0.5 else base * (1 - 0.35 * (2 * t - 1))
+    )
+    return tuple(float(c) for c in np.clip(mixed, 0.0, 1.0))
+
+
 def model_style(label: str, depths: Sequence[int] | None = None) -> dict[str, Any]:
-    """Line colour for a model label: its family's colour, darker for deeper nets.
+    """Line style for a model label: its family's colour, darker and with its own marker by depth.
 
     Args:
-        label: e.g. ``"plain-20"``, ``"resnet56"``, ``"ResNet-110"``; the first number is the depth.
-        depths: the depths shown together in one figure, which then span the whole light-to-dark
-            range; default a fixed log scale from 8 to 152 layers.
+        label: e.g. ``"plain20"``, ``"resnet56"``, ``"ResNet-110"``; the first number is the depth.
+        depths: the depths shown together in one figure. When there are two or more, they span
+            the light-to-dark range (log scale) and each gets a marker from ``DEPTH_MARKERS``;
+            otherwise the line has the family's own colour and no marker.
 
     Returns:
-        keyword arguments for ``ax.plot``: ``color`` (and ``label``).
+        keyword arguments for ``ax.plot``: ``color``, ``label`` (the display label), and
+        ``marker``/``markevery`` when several depths are shown.
 
     Example:
-        >>> model_style("plain-56")["color"]
-        (0.866..., 0.486..., 0.186...)
+        >>> model_style("plain56", depths=[20, 56])["marker"]
+        's'
     """
+    family = model_family(label)
+    if depths is not None and (
+        isinstance(depths, (str, bytes)) or not all(isinstance(d, int) for d in depths)
+    ):
+        raise TypeError(f"depths must be a sequence of ints such as [20, 56], got {depths!r}")
     base = np.array(
-        to_rgb(
-            {"plain": PLAIN_COLOR, "residual": RESIDUAL_COLOR, "other": OTHER_COLOR}[
-                model_family(label)
-            ]
-        )
+        to_rgb({"plain": PLAIN_COLOR, "residual": RESIDUAL_COLOR}.get(family, OTHER_COLOR))
     )
     depth = _depth(label)
-    lo, hi = (8, 152) if not depths else (min(depths), max(depths))
-    if depth is None or hi <= lo:
-        t = 1.0
-    else:
+    distinct = sorted(set(depths or []))
+    t = 0.5  # the family's own colour, unless several depths share the figure
+    if depth is not None and len(distinct) >= 2:
+        lo, hi = distinct[0], distinct[-1]
         t = (math.log(max(depth, lo)) - math.log(lo)) / (math.log(hi) - math.log(lo))
         t = min(max(t, 0.0), 1.0)
-    lighten = 0.55 * (1.0 - t)  # shallowest: 55% towards white; deepest: the pure colour
-    color = tuple(float(c) for c in base + (1.0 - base) * lighten)
-    return {"color": color, "label": label}
+    style: dict[str, Any] = {"color": _shade(base, t), "label": display_label(label)}
+    if len(distinct) >= 2 and depth in distinct:
+        style["marker"] = DEPTH_MARKERS[distinct.index(depth) % len(DEPTH_MARKERS)]
+        style["markevery"] = 0.1  # a marker every tenth of the line's length
+        style["markersize"] = 4
+    return style
 
 
 def _depths(labels: Sequence[str]) -> list[int]:
@@ -154,11 +208,16 @@ def _axes(ax: Axes | None, figsize: tuple[float, float] = BOOK_FIGSIZE) -> Axes:
 def _check_mapping(name: str, value: Any) -> None:
     if not isinstance(value, Mapping) or not value:
         raise TypeError(f"{name} must be a non-empty dict {{label: data}}, got {value!r:.60}")
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"{name} keys must be str labels such as 'plain20', got {key!r}")
 
 
 def _values(name: str, series: Any) -> np.ndarray:
     """A 1-D float array from ``{layer: value}`` or a sequence of values."""
     values = list(series.values()) if isinstance(series, Mapping) else series
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a dict of numbers or a sequence of numbers, got a str")
     try:
         array = np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
@@ -168,6 +227,14 @@ def _values(name: str, series: Any) -> np.ndarray:
     return array
 
 
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Chapters 2 and 4: gradients and responses layer by layer
+# --------------------------------------------------------------------------------------------
 def gradient_flow(
     norms_by_model: Mapping[str, Mapping[str, float] | Sequence[float]],
     ax: Axes | None = None,
@@ -175,20 +242,21 @@ def gradient_flow(
     log: bool = True,
     ylabel: str = "weight-gradient norm  ||dL/dW||",
 ) -> Axes:
-    """Gradient norm per layer, input to output, one line per model (chapter 4).
+    """Gradient norm per layer, input to output, one line per model (chapters 2, 4).
 
     Args:
-        norms_by_model: ``{label: {layer name: norm}}`` (e.g. from ``gradflow.gradient_norms``)
-            or ``{label: [norm per layer]}``.
+        norms_by_model: ``{model: {layer name: norm}}`` (e.g. from ``gradflow.gradient_norms``)
+            or ``{model: [norm per layer]}``.
         ax: draw here; default a new book-size figure.
         log: log-scale y axis (gradient norms span orders of magnitude).
         ylabel: the y-axis label (e.g. for output-gradient norms).
 
     Example:
-        >>> ax = gradient_flow({"plain-56": gradient_norms(plain56(), x, y),
-        ...                     "ResNet-56": gradient_norms(resnet56(), x, y)})
+        >>> ax = gradient_flow({"plain56": gradient_norms(plain56(), x, y),
+        ...                     "resnet56": gradient_norms(resnet56(), x, y)})
     """
     _check_mapping("norms_by_model", norms_by_model)
+    _check_bool("log", log)
     ax = _axes(ax)
     depths = _depths(list(norms_by_model))
     for label, series in norms_by_model.items():
@@ -202,6 +270,36 @@ def gradient_flow(
     return ax
 
 
+def _heatmap_data(array: Any, layer_names: Any, steps: Any, max_labels: Any) -> tuple:
+    data = np.asarray(array, dtype=float)
+    if data.ndim != 2 or data.size == 0:
+        raise ValueError(f"array must be a non-empty 2-D layers x steps array, got {data.shape}")
+    if isinstance(layer_names, (str, bytes)) or not isinstance(layer_names, Sequence):
+        raise TypeError(f"layer_names must be a list of str, got {type(layer_names).__name__}")
+    if len(layer_names) != data.shape[0]:
+        raise ValueError(
+            f"layer_names has {len(layer_names)} names for {data.shape[0]} rows of array"
+        )
+    steps = np.arange(data.shape[1]) if steps is None else np.asarray(steps, dtype=float)
+    if steps.shape != (data.shape[1],):
+        raise ValueError(f"steps must have {data.shape[1]} entries, got {steps.shape}")
+    if isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 1:
+        raise ValueError(f"max_labels must be an int >= 1, got {max_labels!r}")
+    return data, steps
+
+
+def _heatmap_norm(norm: Any, data: np.ndarray) -> Normalize:
+    if isinstance(norm, Normalize):
+        return norm
+    if norm not in ("log", "linear"):
+        raise ValueError(f"norm must be 'log', 'linear' or a matplotlib Normalize, got {norm!r}")
+    positive = data[np.isfinite(data) & (data > 0)]
+    if norm == "linear":
+        finite = data[np.isfinite(data)]
+        return Normalize(finite.min(), finite.max()) if finite.size else Normalize()
+    return LogNorm(positive.min(), positive.max()) if positive.size else LogNorm()
+
+
 def gradient_heatmap(
     array: Any,
     layer_names: Sequence[str],
@@ -209,8 +307,11 @@ def gradient_heatmap(
     ax: Axes | None = None,
     *,
     max_labels: int = 12,
+    norm: str | Normalize = "log",
+    colorbar: bool = True,
+    label: str = "gradient norm",
 ) -> Axes:
-    """A layer x training-step heatmap of gradient norms on a log colour scale (chapter 4).
+    """A layer x training-step heatmap of gradient norms (chapter 4).
 
     Args:
         array: ``layers x steps`` norms (``GradientRecord.as_array()``).
@@ -218,27 +319,23 @@ def gradient_heatmap(
         steps: the training step of each column; default 0, 1, 2, ...
         ax: draw here; default a new book-size figure.
         max_labels: at most this many layer names on the y axis (every k-th one).
+        norm: ``"log"`` (default), ``"linear"``, or a matplotlib ``Normalize`` -- pass the same
+            one to several heatmaps to give them one colour scale.
+        colorbar: draw a colour bar beside the axes.
+        label: what the colours show (the colour bar's label).
 
     Example:
         >>> record = rec.result()
         >>> ax = gradient_heatmap(record.as_array(), record.names())
     """
-    data = np.asarray(array, dtype=float)
-    if data.ndim != 2 or data.size == 0:
-        raise ValueError(f"array must be a non-empty 2-D layers x steps array, got {data.shape}")
-    if len(layer_names) != data.shape[0]:
-        raise ValueError(
-            f"layer_names has {len(layer_names)} names for {data.shape[0]} rows of array"
-        )
-    steps = np.arange(data.shape[1]) if steps is None else np.asarray(steps)
-    if steps.shape != (data.shape[1],):
-        raise ValueError(f"steps must have {data.shape[1]} entries, got {steps.shape}")
+    data, steps = _heatmap_data(array, layer_names, steps, max_labels)
+    colour_norm = _heatmap_norm(norm, data)
+    _check_bool("colorbar", colorbar)
     ax = _axes(ax)
-    positive = data[np.isfinite(data) & (data > 0)]
-    norm = LogNorm(positive.min(), positive.max()) if positive.size else None
-    masked = np.ma.masked_invalid(np.where(data > 0, data, np.nan))
+    shown = np.where(data > 0, data, np.nan) if isinstance(colour_norm, LogNorm) else data
+    masked = np.ma.masked_invalid(shown)
     x_edges = np.append(steps, steps[-1] + (steps[-1] - steps[-2] if steps.size > 1 else 1))
-    image = ax.pcolormesh(x_edges, np.arange(data.shape[0] + 1), masked, norm=norm, cmap="viridis")
+    image = ax.pcolormesh(x_edges, np.arange(data.shape[0] + 1), masked, norm=colour_norm)
     every = max(1, math.ceil(len(layer_names) / max_labels))
     ticks = list(range(0, len(layer_names), every))
     ax.set_yticks([t + 0.5 for t in ticks], [layer_names[t] for t in ticks])
@@ -246,8 +343,54 @@ def gradient_heatmap(
     ax.grid(False)
     ax.set_xlabel("training step")
     ax.set_ylabel("layer")
-    ax.figure.colorbar(image, ax=ax, label="gradient norm (log scale)")
+    if colorbar:
+        scale = " (log scale)" if isinstance(colour_norm, LogNorm) else ""
+        ax.figure.colorbar(image, ax=ax, label=label + scale)
     return ax
+
+
+def gradient_heatmaps(
+    records: Mapping[str, tuple[Any, Sequence[str]]],
+    steps: Sequence[int] | None = None,
+    *,
+    max_labels: int = 8,
+    label: str = "gradient norm",
+) -> Figure:
+    """Heatmaps side by side with ONE log colour scale and one colour bar (chapter 4).
+
+    Args:
+        records: ``{model: (layers x steps array, layer names)}``, e.g.
+            ``{"plain56": (rec.as_array(), rec.names())}``; the panels share their rows when
+            the models have the same layers.
+        steps: the training step of each column.
+        max_labels: layer names per y axis.
+        label: what the colours show.
+
+    Example:
+        >>> fig = gradient_heatmaps({m: (r.as_array(), r.names()) for m, r in records.items()})
+    """
+    _check_mapping("records", records)
+    arrays = []
+    for model, value in records.items():
+        if not (isinstance(value, tuple) and len(value) == 2):
+            raise TypeError(f"records[{model!r}] must be (array, layer_names), got {value!r:.60}")
+        arrays.append(_heatmap_data(value[0], value[1], steps, max_labels)[0])
+    positive = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays])
+    shared = LogNorm(positive.min(), positive.max()) if positive.size else LogNorm()
+    with book_style():
+        fig, axes = plt.subplots(1, len(records), figsize=(7, 3.8), layout="constrained")
+    axes = np.atleast_1d(axes)
+    for i, (ax, (model, (array, names))) in enumerate(zip(axes, records.items(), strict=True)):
+        gradient_heatmap(
+            array, names, steps, ax, max_labels=max_labels, norm=shared, colorbar=False
+        )
+        ax.set_title(display_label(model))
+        if i and list(names) == list(records[next(iter(records))][1]):
+            ax.set_ylabel("")
+            ax.tick_params(labelleft=False)  # same rows as the first panel
+    scale = " (log scale)"
+    fig.colorbar(axes[0].collections[0], ax=list(axes), label=label + scale)
+    return fig
 
 
 def response_std(
@@ -259,14 +402,15 @@ def response_std(
     """Std of each 3x3 layer's response, one line per model: the paper's Figure 7 (chapter 4).
 
     Args:
-        stds_by_model: ``{label: {conv name: std}}`` (``gradflow.response_stds``) or sequences.
+        stds_by_model: ``{model: {conv name: std}}`` (``gradflow.response_stds``) or sequences.
         ax: draw here; default a new book-size figure.
         sort: sort each model's stds in descending order (Figure 7, bottom panel).
 
     Example:
-        >>> ax = response_std({"plain-20": response_stds(p20, x), "ResNet-20": ...}, sort=True)
+        >>> ax = response_std({"plain20": response_stds(p20, x), "resnet20": ...}, sort=True)
     """
     _check_mapping("stds_by_model", stds_by_model)
+    _check_bool("sort", sort)
     ax = _axes(ax)
     depths = _depths(list(stds_by_model))
     for label, series in stds_by_model.items():
@@ -280,31 +424,147 @@ def response_std(
     return ax
 
 
+def _steps(name: str, steps: Any, length: int) -> np.ndarray:
+    if steps is None:
+        return np.arange(length)
+    array = np.asarray(steps, dtype=float)
+    if array.shape != (length,):
+        raise ValueError(f"{name} must have {length} entries (one per value), got {array.shape}")
+    return array
+
+
+def _finish_over_steps(ax: Axes, log: bool, ylabel: str, reference: float | None) -> None:
+    if reference is not None:
+        if isinstance(reference, bool) or not isinstance(reference, Real):
+            raise TypeError(f"reference must be a number or None, got {reference!r}")
+        ax.axhline(reference, color="0.4", linewidth=0.8, linestyle=":")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("training step")
+    ax.set_ylabel(ylabel)
+
+
+def layer_curves(
+    series_by_model: Mapping[str, Mapping[str, Sequence[float]]],
+    *,
+    layers: Sequence[str] | None = None,
+    steps: Sequence[int] | None = None,
+    log: bool = True,
+    ylabel: str = "weight-gradient norm",
+    reference: float | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """A few layers' values over training steps, per model: first vs last layer (chapter 4).
+
+    Colour is the model (family colour), line style the layer: the first layer named in
+    ``layers`` solid, the second dashed, ... Works with every per-step record of ``gradflow``:
+    ``GradientRecord.weight_grad_norms`` / ``output_grad_norms``, ``WeightRecord.weight_norms``
+    / ``update_ratios``.
+
+    Args:
+        series_by_model: ``{model: {layer name: [one value per step]}}``.
+        layers: which layers to draw (names present in every model); default the first and
+            the last layer of each model (then named "first layer", "last layer" in the legend).
+        steps: the step of each value; default 0, 1, 2, ...
+        log: log-scale y axis.
+        ylabel: what is drawn.
+        reference: draw a dotted horizontal line at this value (e.g. 1e-3 for update ratios).
+        ax: draw here; default a new book-size figure.
+
+    Example:
+        >>> layer_curves({"plain56": rec_p.weight_norms, "resnet56": rec_r.weight_norms},
+        ...              ylabel="weight norm ||W||")
+    """
+    _check_mapping("series_by_model", series_by_model)
+    if layers is not None and (
+        isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence)
+    ):
+        raise TypeError(f"layers must be a list of layer names, got {layers!r}")
+    _check_bool("log", log)
+    ax = _axes(ax)
+    depths = _depths(list(series_by_model))
+    for model, series in series_by_model.items():
+        _check_mapping(f"series_by_model[{model!r}]", series)
+        names = list(series)
+        chosen = list(layers) if layers is not None else [names[0], names[-1]]
+        tags = chosen if layers is not None else ["first layer", "last layer"]
+        style = model_style(model, depths)
+        for i, (layer, tag) in enumerate(zip(chosen, tags, strict=True)):
+            if layer not in series:
+                raise ValueError(f"layers: {model!r} has no layer {layer!r}; it has {names[:4]}...")
+            values = _values(f"series_by_model[{model!r}][{layer!r}]", series[layer])
+            x = _steps("steps", steps, values.size)
+            line = {**style, "label": f"{style['label']}, {tag} ({layer})"}
+            ax.plot(x, values, linestyle=LAYER_STYLES[i % len(LAYER_STYLES)], **line)
+    _finish_over_steps(ax, log, ylabel, reference)
+    ax.legend()
+    return ax
+
+
+def per_layer_curves(
+    series_by_layer: Mapping[str, Sequence[float]],
+    *,
+    steps: Sequence[int] | None = None,
+    log: bool = True,
+    ylabel: str = "update / weight  ||ΔW|| / ||W||",
+    reference: float | None = None,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Every layer's values over training steps, one model, coloured first (dark) to last
+    (light) -- Karpathy's update-to-weight-ratio plot (chapter 4).
+
+    Args:
+        series_by_layer: ``{layer name: [one value per step]}``, in forward order (e.g.
+            ``WeightRecord.update_ratios``).
+        steps: the step of each value; default 0, 1, 2, ...
+        log: log-scale y axis.
+        ylabel: what is drawn.
+        reference: a dotted horizontal line (Karpathy's rule of thumb for ratios: 1e-3).
+        title: the panel's title (e.g. the model's name).
+        ax: draw here; default a new book-size figure.
+
+    Example:
+        >>> per_layer_curves(record.update_ratios, reference=1e-3, title="plain-56")
+    """
+    _check_mapping("series_by_layer", series_by_layer)
+    _check_bool("log", log)
+    ax = _axes(ax)
+    colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.9, len(series_by_layer)))
+    for colour, (layer, series) in zip(colours, series_by_layer.items(), strict=True):
+        values = _values(f"series_by_layer[{layer!r}]", series)
+        ax.plot(_steps("steps", steps, values.size), values, color=colour, linewidth=1.0)
+    _finish_over_steps(ax, log, ylabel, reference)
+    mappable = mpl.cm.ScalarMappable(Normalize(1, len(series_by_layer)), "viridis")
+    ax.figure.colorbar(mappable, ax=ax, label="layer (1 = first)")
+    if title is not None:
+        ax.set_title(display_label(title))
+    return ax
+
+
+# --------------------------------------------------------------------------------------------
+# Chapters 1, 6, 7: training curves and costs
+# --------------------------------------------------------------------------------------------
 def _history_series(history: Any, key: str) -> list[float] | None:
     value = history.get(key) if isinstance(history, Mapping) else getattr(history, key, None)
     return None if value is None else list(value)
 
 
-def training_curves(
-    histories: Mapping[str, Any],
-    ax: Axes | None = None,
-    *,
-    ylim: tuple[float, float] | None = None,
-) -> Axes:
-    """Training error (solid) and test error (dashed) per epoch, per model: Figure 6 (chapter 7).
+def _error_kinds() -> list[Line2D]:
+    return [
+        Line2D([], [], color="0.3", linestyle="-", label="training error"),
+        Line2D([], [], color="0.3", linestyle="--", label="test error"),
+    ]
 
-    Args:
-        histories: ``{label: history}``; a history is any object with attributes, or a dict
-            with keys, ``train_error`` and ``test_error`` (per-epoch error in percent, 0-100;
-            ``test_error`` may be missing or empty) and optionally ``epoch``.
-        ax: draw here; default a new book-size figure.
-        ylim: y-axis limits in percent; default automatic.
 
-    Example:
-        >>> ax = training_curves({"plain-20": h20, "plain-56": h56})
-    """
-    _check_mapping("histories", histories)
-    ax = _axes(ax)
+def _check_ylim(ylim: Any) -> None:
+    if ylim is not None and not (
+        isinstance(ylim, Sequence) and len(ylim) == 2 and all(isinstance(v, Real) for v in ylim)
+    ):
+        raise ValueError(f"ylim must be (bottom, top) in percent or None, got {ylim!r}")
+
+
+def _draw_histories(ax: Axes, histories: Mapping[str, Any]) -> None:
     depths = _depths(list(histories))
     for label, history in histories.items():
         train = _history_series(history, "train_error")
@@ -317,19 +577,79 @@ def training_curves(
         style = model_style(label, depths)
         ax.plot(epochs[: len(train)], train, linestyle="-", **style)
         if test:
-            ax.plot(epochs[: len(test)], test, linestyle="--", color=style["color"])
+            test_style = {k: v for k, v in style.items() if k != "label"}
+            ax.plot(epochs[: len(test)], test, linestyle="--", **test_style)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
+
+
+def training_curves(
+    histories: Mapping[str, Any],
+    ax: Axes | None = None,
+    *,
+    ylim: tuple[float, float] | None = None,
+) -> Axes:
+    """Training error (solid) and test error (dashed) per epoch, per model (chapters 1, 7).
+
+    Args:
+        histories: ``{model: history}``; a history is any object with attributes, or a dict
+            with keys, ``train_error`` and ``test_error`` (per-epoch error in percent, 0-100;
+            ``test_error`` may be missing or empty) and optionally ``epoch``.
+        ax: draw here; default a new book-size figure.
+        ylim: y-axis limits in percent; default automatic.
+
+    Example:
+        >>> ax = training_curves({"plain20": h20, "plain56": h56})
+    """
+    _check_mapping("histories", histories)
+    _check_ylim(ylim)
+    ax = _axes(ax)
+    _draw_histories(ax, histories)
     if ylim is not None:
         ax.set_ylim(*ylim)
     model_legend = ax.legend(loc="upper right")
     ax.add_artist(model_legend)
-    kinds = [
-        Line2D([], [], color="0.3", linestyle="-", label="training error"),
-        Line2D([], [], color="0.3", linestyle="--", label="test error"),
-    ]
-    ax.legend(handles=kinds, loc="upper center")
+    ax.legend(handles=_error_kinds(), loc="upper center")
     return ax
+
+
+def figure6(histories: Mapping[str, Any], *, ylim: tuple[float, float] | None = (0, 100)) -> Figure:
+    """The paper's Figure 6 layout: plain nets left, ResNets right, one y scale (chapters 1, 7).
+
+    Args:
+        histories: ``{model: history}`` with plain and residual models, e.g. the dict that
+            ``experiments.run_table6`` returns (``"plain20"``, ``"resnet20"``, ...); histories
+            as for ``training_curves``.
+        ylim: y-axis limits in percent, shared by both panels.
+
+    Returns:
+        the Figure: two panels with their model legends, and one legend below them for
+        training (solid) vs test (dashed) error.
+
+    Example:
+        >>> fig = figure6(run_table6([20, 32, 44, 56], data, config, "runs"))
+    """
+    _check_mapping("histories", histories)
+    _check_ylim(ylim)
+    panels = {"plain": {}, "residual": {}}
+    for label, history in histories.items():
+        family = model_family(label)
+        if family not in panels:
+            raise ValueError(f"histories: {label!r} is neither a plain net nor a ResNet")
+        panels[family][label] = history
+    with book_style():
+        fig, axes = plt.subplots(1, 2, sharey=True, figsize=(7, 3.8), layout="constrained")
+    for ax, group, title in zip(axes, panels.values(), ("plain networks", "ResNets"), strict=True):
+        ax.set_title(title)
+        if group:
+            _draw_histories(ax, group)
+            ax.legend(loc="upper right")
+        ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
+    if ylim is not None:
+        axes[0].set_ylim(*ylim)
+    axes[1].set_ylabel("")
+    fig.legend(handles=_error_kinds(), loc="outside lower center", ncols=2)
+    return fig
 
 
 def cost_bars(
@@ -339,14 +659,14 @@ def cost_bars(
     """Parameters (millions) and multiply-adds (billions) per model, side by side (chapter 6).
 
     Args:
-        models: ``{label: (parameters, mult_adds)}`` as raw counts.
+        models: ``{model: (parameters, mult_adds)}`` as raw counts.
         ax: two Axes to draw into; default a new book-size figure with two panels.
 
     Returns:
         the Figure holding the two panels.
 
     Example:
-        >>> fig = cost_bars({"ResNet-18": (11_689_512, 1.8e9), "ResNet-34": (21_797_672, 3.6e9)})
+        >>> fig = cost_bars({"resnet18": (11_689_512, 1.8e9), "resnet34": (21_797_672, 3.6e9)})
     """
     _check_mapping("models", models)
     for label, cost in models.items():
@@ -364,18 +684,225 @@ def cost_bars(
     depths = _depths(labels)
     colors = [model_style(label, depths)["color"] for label in labels]
     y = np.arange(len(labels))
-    panels = [
-        ("parameters (millions)", 1e6, 0),
-        ("multiply-adds (billions)", 1e9, 1),
-    ]
-    for axis, (xlabel, scale, index) in zip(axes, panels, strict=True):
+    for axis, (xlabel, scale, index) in zip(
+        axes, [("parameters (millions)", 1e6, 0), ("multiply-adds (billions)", 1e9, 1)], strict=True
+    ):
         values = [float(models[label][index]) / scale for label in labels]
         bars = axis.barh(y, values, color=colors)
         axis.bar_label(bars, fmt="%.3g", padding=2, fontsize=7)
-        axis.set_yticks(y, labels)
+        axis.set_yticks(y, [display_label(label) for label in labels])
         axis.invert_yaxis()
         axis.set_xlabel(xlabel)
         axis.grid(axis="y", visible=False)
         axis.margins(x=0.15)
     axes[1].tick_params(labelleft=False)
     return fig
+
+
+# --------------------------------------------------------------------------------------------
+# Chapter 8: lesions, paths, shattered gradients, landscapes
+# --------------------------------------------------------------------------------------------
+def lesion_plot(
+    results: Mapping[str, Mapping[str, float]],
+    *,
+    baselines: Mapping[str, float] | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Test error after deleting each single block (Veit et al. 2016, Fig. 3) (chapter 8).
+
+    Args:
+        results: ``{model: ensembles.lesion_blocks(...)}``, i.e. ``{model: {block: error %}}``.
+        baselines: ``{model: error % of the intact model}``, drawn as dashed lines.
+        ax: where to draw.
+
+    Example:
+        >>> lesion_plot({"resnet20": lesion_blocks(res, data)}, baselines={"resnet20": 2.1})
+    """
+    if not isinstance(results, Mapping) or not results:
+        raise ValueError("results must be a non-empty {model: {block: error %}} mapping")
+    if baselines is not None and not isinstance(baselines, Mapping):
+        raise TypeError(f"baselines must be a {{model: error %}} dict or None, got {baselines!r}")
+    ax = _axes(ax)
+    for label, errors in results.items():
+        if not isinstance(errors, Mapping) or not errors:
+            raise TypeError(f"results[{label!r}] must be a non-empty {{block: error %}} dict")
+        names = list(errors)
+        style = model_style(label)
+        ax.plot(range(len(names)), [errors[n] for n in names], marker="o", **style)
+        if baselines and label in baselines:
+            ax.axhline(
+                baselines[label],
+                ls="--",
+                color=style["color"],
+                lw=1,
+                label=f"{style['label']}, intact",
+            )
+        ax.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    ax.set_xlabel("deleted block")
+    ax.set_ylabel("test error (%)")
+    ax.set_ylim(0, 100)
+    ax.legend()
+    return ax
+
+
+def _float_array(name: str, values: Any) -> np.ndarray:
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a sequence of numbers, got a str")
+    try:
+        return np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a sequence of numbers, got {values!r:.60}") from err
+
+
+def path_length_plot(
+    lengths: Sequence[int] | np.ndarray,
+    values: Sequence[float] | np.ndarray,
+    *,
+    ylabel: str = "number of paths",
+    log: bool = False,
+    ax: Axes | None = None,
+) -> Axes:
+    """Bars over path length k: path counts C(n, k), or a ``PathGradients`` field (chapter 8).
+
+    Args:
+        lengths: the path lengths (``PathGradients.lengths`` or ``range(n + 1)``).
+        values: one value per length (``path_length_distribution(n)``, ``pg.mean_norm``,
+            ``pg.total``); NaN bars are left out.
+        ylabel: the y-axis label (say what is drawn, with units).
+        log: logarithmic y axis (gradient norms span orders of magnitude).
+        ax: where to draw.
+
+    Example:
+        >>> path_length_plot(range(55), path_length_distribution(54))
+    """
+    k, v = _float_array("lengths", lengths), _float_array("values", values)
+    if k.ndim != 1 or k.shape != v.shape:
+        raise ValueError(f"lengths and values must have the same length, got {k.shape}, {v.shape}")
+    _check_bool("log", log)
+    ax = _axes(ax)
+    keep = np.isfinite(v)
+    ax.bar(k[keep], v[keep], color=RESIDUAL_COLOR)
+    ax.set_xlabel("path length k (residual branches on the path)")
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    return ax
+
+
+def gradient_correlation_plot(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str = "depth (weighted layers)",
+    ax: Axes | None = None,
+) -> Axes:
+    """Correlation of input gradients against depth (or lag), one line per family (chapter 8).
+
+    Args:
+        curves: ``{label: (x values, correlations)}``, e.g. ``{"plain": ([8, 20, 56],
+            [0.9, 0.4, 0.0]), "ResNet": (...)}``.
+        xlabel: what x is.
+        ax: where to draw.
+
+    Example:
+        >>> gradient_correlation_plot({"plain": (depths, plain_corr), "resnet": (depths, res)})
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty {label: (x, correlations)} mapping")
+    for label, pair in curves.items():
+        if not (isinstance(pair, Sequence) and len(pair) == 2):
+            raise TypeError(f"curves[{label!r}] must be a pair (x values, correlations)")
+    ax = _axes(ax)
+    for label, (x, y) in curves.items():
+        ax.plot(x, y, marker="o", **model_style(label))
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("correlation of neighbouring input gradients")
+    ax.set_ylim(-0.2, 1.05)
+    ax.legend()
+    return ax
+
+
+def landscape_1d(
+    alphas: Sequence[float] | np.ndarray,
+    curves: Mapping[str, Sequence[float] | np.ndarray],
+    *,
+    log: bool = True,
+    ax: Axes | None = None,
+) -> Axes:
+    """Loss along one filter-normalised direction, L(θ + α d), one line per model (chapter 8).
+
+    Args:
+        alphas: the step sizes.
+        curves: ``{model: landscape.loss_surface_1d(...)}``.
+        log: logarithmic loss axis (the loss grows by orders of magnitude away from θ).
+        ax: where to draw.
+
+    Example:
+        >>> landscape_1d(alphas, {"resnet20": res_line, "plain20": plain_line})
+    """
+    a = _float_array("alphas", alphas)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty {model: losses} mapping")
+    _check_bool("log", log)
+    ax = _axes(ax)
+    for label, losses in curves.items():
+        z = _float_array(f"curves[{label!r}]", losses)
+        if z.shape != a.shape:
+            raise ValueError(f"curves[{label!r}] has {z.shape} points, alphas {a.shape}")
+        ax.plot(a, z, **model_style(label))
+    ax.set_xlabel("α (step along a filter-normalised direction)")
+    ax.set_ylabel("loss (cross-entropy)")
+    if log:
+        ax.set_yscale("log")
+    ax.legend()
+    return ax
+
+
+def landscape_contour(
+    alphas: Sequence[float] | np.ndarray,
+    betas: Sequence[float] | np.ndarray,
+    losses: np.ndarray,
+    *,
+    levels: int | Sequence[float] = 20,
+    log: bool = True,
+    title: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Contour plot of a 2-D loss surface, L(θ + α d1 + β d2) (Li et al. 2018, Fig. 5) (ch. 8).
+
+    Every fourth contour carries a label, so the labels stay readable at text width.
+
+    Args:
+        alphas, betas: the grid axes.
+        losses: ``loss_surface_2d(...)``, indexed ``[alpha, beta]`` (transposed here for
+            matplotlib, whose rows are y).
+        levels: number of contour levels (>= 2), or the levels themselves.
+        log: contour log10(loss), so the basin and the walls both show.
+        title: axes title (e.g. the model's name).
+        ax: where to draw.
+
+    Example:
+        >>> landscape_contour(grid, grid, z_res, title="resnet20")
+    """
+    a, b = _float_array("alphas", alphas), _float_array("betas", betas)
+    z = _float_array("losses", losses)
+    if z.shape != (len(a), len(b)):
+        raise ValueError(
+            f"losses must have shape (len(alphas), len(betas)) = {(len(a), len(b))}, got {z.shape}"
+        )
+    if isinstance(levels, int) and not isinstance(levels, bool):
+        if levels < 2:
+            raise ValueError(f"levels must be >= 2 or a list of levels, got {levels}")
+    elif isinstance(levels, (str, bytes)) or not isinstance(levels, Sequence):
+        raise TypeError(f"levels must be an int or a list of levels, got {levels!r}")
+    ax = _axes(ax)
+    shown = np.log10(np.maximum(z, 1e-12)) if log else z
+    cs = ax.contour(a, b, shown.T, levels=levels, cmap="viridis")
+    ax.clabel(cs, cs.levels[::4], inline=True, fontsize=7, fmt="%.1f")
+    ax.plot([0], [0], "k+", ms=8)
+    ax.set_xlabel("α (direction 1)")
+    ax.set_ylabel("β (direction 2)")
+    ax.set_aspect("equal")
+    if title:
+        ax.set_title(display_label(title) + (" (log10 loss)" if log else ""))
+    return ax

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import resnet_edu
 from resnet_edu import cifar, gradflow
 
 
@@ -258,3 +259,54 @@ def test_spread() -> None:
     assert gradflow.spread({"a": 0.01, "b": 10.0}) == pytest.approx(3.0)
     with pytest.raises(ValueError, match="positive"):
         gradflow.spread([1.0, 0.0])
+
+
+def _weights(model):
+    return {
+        n: m.weight.detach().clone()
+        for n, m in model.named_modules()
+        if isinstance(m, (nn.Conv2d, nn.Linear))
+    }
+
+
+@pytest.mark.parametrize("with_optimizer", [True, False])
+def test_weight_recorder_matches_a_hand_computation(with_optimizer):
+    torch.manual_seed(0)
+    model = resnet_edu.CifarResNet(8, in_channels=1)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-3)
+    x, y = torch.randn(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    snapshots = [_weights(model)]
+    recorder = gradflow.WeightRecorder(model, optimizer=optimizer if with_optimizer else None)
+    with recorder as rec:
+        for _ in range(3):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+            snapshots.append(_weights(model))
+        with torch.no_grad():
+            model.eval()
+            model(x)  # an evaluation is not an update
+            model.train()
+    record = rec.result()
+    assert record.steps == 3
+    assert list(record.weight_norms) == list(snapshots[0])  # every conv/linear, in order
+    for name in snapshots[0]:
+        norms = [s[name].norm().item() for s in snapshots]
+        ratios = [
+            (b[name] - a[name]).norm().item() / a[name].norm().item()
+            for a, b in zip(snapshots[:-1], snapshots[1:], strict=True)
+        ]
+        assert record.weight_norms[name] == pytest.approx(norms, rel=1e-5)
+        assert record.update_ratios[name] == pytest.approx(ratios, rel=1e-4)
+    assert all(r > 0 for r in record.update_ratios["conv1"])
+
+
+def test_weight_recorder_removes_its_hooks_and_rejects_bad_input():
+    model = resnet_edu.CifarResNet(8, in_channels=1)
+    with gradflow.WeightRecorder(model):
+        pass
+    assert not model._forward_pre_hooks
+    with pytest.raises(TypeError, match="optimizer"):
+        gradflow.WeightRecorder(model, optimizer="sgd")
+    with pytest.raises(ValueError, match="model"):
+        gradflow.WeightRecorder(nn.ReLU())
