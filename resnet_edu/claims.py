@@ -94,8 +94,10 @@ def claim(
     *,
     measured: Mapping[str, Any] | None = None,
     meaning: str = "",
-) -> bool:
-    """Check one claim of the chapter; return whether it holds.
+) -> None:
+    """Check one claim of the chapter, and say so in one line.
+
+    It returns nothing, so a claim as a cell's last line adds no ``True`` to the cell's output.
 
     Args:
         statement: the claim as the prose makes it, one sentence.
@@ -127,7 +129,7 @@ def claim(
     _log(statement, passed, values)
     if passed:
         print(f"✓ {statement}")
-        return True
+        return
     message = f"✗ {statement}"
     if values:
         message += f" (measured {values})"
@@ -135,7 +137,6 @@ def claim(
     if strict():
         raise ClaimError(message)
     print(message)
-    return False
 
 
 def _log(statement: str, passed: bool, values: str) -> None:
