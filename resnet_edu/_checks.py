@@ -7,11 +7,11 @@ surface from deep inside torch.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
-from torch import nn
+from torch import fx, nn
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
@@ -57,8 +57,55 @@ def check_module(name: str, value: Any) -> nn.Module:
     return value
 
 
-def check_images(name: str, x: Any, channels: int) -> torch.Tensor:
-    """Check that ``x`` is an image batch of shape (N, channels, H, W)."""
+def check_bool(name: str, value: Any) -> bool:
+    """Return ``value`` if it is ``True`` or ``False`` (not a truthy string or number)."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return value
+
+
+def check_norm_layer(name: str, value: Any) -> Callable[[int], nn.Module]:
+    """Return the norm-layer factory ``value`` (``None`` means ``nn.BatchNorm2d``).
+
+    A norm layer is a callable ``num_features -> nn.Module`` such as ``nn.BatchNorm2d`` or
+    ``nn.Identity`` -- the class, not an instance, and not a name.
+    """
+    if value is None:
+        return nn.BatchNorm2d
+    if isinstance(value, nn.Module) or not callable(value):
+        raise TypeError(
+            f"{name} must be None or a callable num_features -> nn.Module such as "
+            f"nn.BatchNorm2d or nn.Identity (the class, not an instance), got {value!r}"
+        )
+    return value
+
+
+def check_not_fixed(name: str, kwargs: dict[str, Any], *fixed: str, use: str) -> dict[str, Any]:
+    """Return ``kwargs`` if it sets none of the arguments that the builder ``name`` fixes."""
+    for key in fixed:
+        if key in kwargs:
+            raise TypeError(f"{name}() fixes {' and '.join(fixed)}; use {use} to choose {key}")
+    return kwargs
+
+
+def check_images(
+    name: str, x: Any, channels: int, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """Check that ``x`` is an image batch (N, channels, H, W) that fits a layer's ``weight``.
+
+    The common case costs a handful of comparisons (this runs in ``forward``): a 4-D tensor
+    with the right channels, and -- given the first layer's ``weight`` -- its dtype and device.
+    Under ``torch.autocast`` any floating dtype passes; ``torch.fx`` proxies pass untouched.
+    """
+    if (
+        isinstance(x, torch.Tensor)
+        and x.dim() == 4
+        and x.shape[1] == channels
+        and (weight is None or (x.dtype == weight.dtype and x.device == weight.device))
+    ):
+        return x
+    if isinstance(x, fx.Proxy):  # symbolic tracing (e.g. resnet_edu.diagrams)
+        return x
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() != 4:
@@ -70,4 +117,41 @@ def check_images(name: str, x: Any, channels: int) -> torch.Tensor:
         raise ValueError(
             f"{name} must have {channels} channels (dim 1), got shape {tuple(x.shape)}"
         )
+    if weight is None:
+        return x
+    if not x.is_floating_point():
+        raise TypeError(
+            f"{name} must be a floating-point tensor like the model's weights ({weight.dtype}), "
+            f"got {x.dtype}; convert images with x.float() (and scale uint8 pixels to [0, 1])"
+        )
+    if x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(
+            f"{name} must have the dtype of the model's weights ({weight.dtype}), got "
+            f"{x.dtype}; use x.to({weight.dtype}) or model.to({x.dtype})"
+        )
+    if x.device != weight.device:
+        raise ValueError(
+            f"{name} must be on the model's device ({weight.device}), got {x.device}; "
+            f"use x.to({str(weight.device)!r}) or model.to({str(x.device)!r})"
+        )
     return x
+
+
+def check_batch_statistics(name: str, x: torch.Tensor, halvings: int) -> None:
+    """In training mode, BatchNorm needs more than one value per channel in every layer.
+
+    ``halvings`` is how often the network halves the map (rounding up) before its last
+    BatchNorm: a batch of N images of H x W then gives N * ceil(H / 2^k) * ceil(W / 2^k) values
+    per channel there. One value is an error inside torch; this says why, in terms of ``x``.
+    """
+    if isinstance(x, fx.Proxy):
+        return
+    n, _, height, width = x.shape
+    scale = 2**halvings
+    last = (-(-height // scale), -(-width // scale))
+    if n * last[0] * last[1] == 1:
+        raise ValueError(
+            f"{name} gives BatchNorm one value per channel: {n} image(s) of {height}x{width} "
+            f"reach {last[0]}x{last[1]} in the last stage, and in training mode BatchNorm needs "
+            "at least 2 values; use a batch of 2 or more images, larger images, or model.eval()"
+        )

@@ -15,11 +15,19 @@ whole book relies on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int
+from ._checks import (
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_module,
+    check_norm_layer,
+)
 
 NormLayer = Callable[[int], nn.Module]
 
@@ -31,6 +39,8 @@ def conv3x3(
     in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1
 ) -> nn.Conv2d:
     """3x3 convolution with "same" padding and no bias (a BatchNorm follows it)."""
+    _check_conv(in_planes, out_planes, stride, groups)
+    check_int("dilation", dilation, minimum=1)
     return nn.Conv2d(
         in_planes,
         out_planes,
@@ -45,7 +55,20 @@ def conv3x3(
 
 def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     """1x1 convolution with no bias: changes the width, or projects a shortcut (W_s)."""
+    _check_conv(in_planes, out_planes, stride)
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
+
+
+def _check_conv(in_planes: int, out_planes: int, stride: int, groups: int = 1) -> None:
+    check_int("in_planes", in_planes, minimum=1)
+    check_int("out_planes", out_planes, minimum=1)
+    check_int("stride", stride, minimum=1)
+    check_int("groups", groups, minimum=1)
+    if in_planes % groups or out_planes % groups:
+        raise ValueError(
+            f"groups must divide in_planes and out_planes, got groups={groups} for "
+            f"{in_planes} -> {out_planes} channels"
+        )
 
 
 class ZeroPadShortcut(nn.Module):
@@ -58,6 +81,9 @@ class ZeroPadShortcut(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
+        check_int("in_channels", in_channels, minimum=1)
+        check_int("out_channels", out_channels, minimum=1)
+        check_int("stride", stride, minimum=1)
         if out_channels < in_channels:
             raise ValueError(
                 f"out_channels ({out_channels}) must be >= in_channels ({in_channels}) "
@@ -66,6 +92,7 @@ class ZeroPadShortcut(nn.Module):
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
 
     def forward(self, x: Tensor) -> Tensor:
+        check_images("x", x, self.in_channels)
         x = x[:, :, :: self.stride, :: self.stride]  # same size as a stride-s 3x3 conv output
         return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - self.in_channels))
 
@@ -87,12 +114,62 @@ def make_shortcut(
     ``"C"`` a projection on every block.
     """
     check_choice("shortcut", option, SHORTCUT_OPTIONS)
-    norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+    check_int("in_channels", in_channels, minimum=1)
+    check_int("out_channels", out_channels, minimum=1)
+    check_int("stride", stride, minimum=1)
+    norm_layer = check_norm_layer("norm_layer", norm_layer)
     shape_changes = stride != 1 or in_channels != out_channels
     if option == "C" or (option == "B" and shape_changes):
         return nn.Sequential(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
     if option == "A" and shape_changes:
         return ZeroPadShortcut(in_channels, out_channels, stride)
+    return None
+
+
+def check_block_arguments(
+    inplanes: int,
+    planes: int,
+    expansion: int,
+    stride: int,
+    downsample: nn.Module | None,
+    residual: bool,
+) -> None:
+    """The checks every block shares: sizes, and a shortcut that fits the branch.
+
+    A residual block whose shape changes (``stride`` or width) needs a ``downsample`` module,
+    or ``x`` and ``F(x)`` could not be added; a projection's channels must be the block's.
+    """
+    check_int("inplanes", inplanes, minimum=1)
+    check_int("planes", planes, minimum=1)
+    check_int("stride", stride, minimum=1)
+    check_bool("residual", residual)
+    out_channels = planes * expansion
+    if downsample is not None and not isinstance(downsample, nn.Module):
+        raise TypeError(
+            "downsample must be None or an nn.Module (e.g. make_shortcut(...)), "
+            f"got {type(downsample).__name__} {downsample!r}"
+        )
+    if residual and downsample is None and (stride != 1 or inplanes != out_channels):
+        raise ValueError(
+            f"downsample is None but the shape changes ({inplanes} -> {out_channels} channels, "
+            f"stride {stride}): pass make_shortcut(option, {inplanes}, {out_channels}, "
+            f"{stride}) as downsample, or residual=False"
+        )
+    channels = _channels_of(downsample)
+    if channels is not None and channels != (inplanes, out_channels):
+        raise ValueError(
+            f"downsample maps {channels[0]} -> {channels[1]} channels, but the block needs "
+            f"{inplanes} -> {out_channels}; build it with make_shortcut(option, {inplanes}, "
+            f"{out_channels}, {stride})"
+        )
+
+
+def _channels_of(shortcut: nn.Module | None) -> tuple[int, int] | None:
+    """(in, out) channels of a shortcut module of a known kind, else ``None``."""
+    if isinstance(shortcut, nn.Sequential) and len(shortcut) > 0:
+        shortcut = shortcut[0]
+    if isinstance(shortcut, (ZeroPadShortcut, nn.Conv2d)):
+        return shortcut.in_channels, shortcut.out_channels
     return None
 
 
@@ -113,6 +190,7 @@ class BasicBlock(nn.Module):
 
     Two 3x3 convolutions of width ``planes``; the first one carries the ``stride``. With
     ``residual=False`` the block is the plain pair of layers the paper compares against.
+    ``branch(x)`` is F(x), ``shortcut(x)`` is x or ``downsample(x)``, and ``forward`` adds them.
 
     Args:
         inplanes: input channels.
@@ -120,12 +198,12 @@ class BasicBlock(nn.Module):
         stride: stride of the first 3x3 conv (2 halves the feature map).
         downsample: the shortcut module where the shape changes (see ``make_shortcut``);
             ``None`` means identity.
-        groups, base_width: accepted for torchvision's signature; a BasicBlock has only
-            ``groups=1, base_width=64``.
-        dilation: must be 1 (as in torchvision).
         norm_layer: callable ``num_features -> nn.Module``, default ``nn.BatchNorm2d``;
             ``nn.Identity`` gives a block without normalisation.
         residual: keyword-only; ``False`` drops the shortcut (a plain block).
+
+    torchvision's BasicBlock also takes ``groups``, ``base_width`` and ``dilation``, only to
+    reject any value but the default; this one does not take them (same state dict).
 
     Example:
         >>> block = BasicBlock(64, 64)
@@ -141,25 +219,13 @@ class BasicBlock(nn.Module):
         planes: int,
         stride: int = 1,
         downsample: nn.Module | None = None,
-        groups: int = 1,
-        base_width: int = 64,
-        dilation: int = 1,
         norm_layer: NormLayer | None = None,
         *,
         residual: bool = True,
     ) -> None:
         super().__init__()
-        check_int("inplanes", inplanes, minimum=1)
-        check_int("planes", planes, minimum=1)
-        check_int("stride", stride, minimum=1)
-        if groups != 1 or base_width != 64:
-            raise ValueError(
-                f"BasicBlock supports only groups=1 and base_width=64 (got groups={groups}, "
-                f"base_width={base_width}); use Bottleneck for ResNeXt / Wide ResNet"
-            )
-        if dilation != 1:
-            raise ValueError(f"BasicBlock supports only dilation=1, got dilation={dilation}")
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_block_arguments(inplanes, planes, self.expansion, stride, downsample, residual)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -169,12 +235,21 @@ class BasicBlock(nn.Module):
         self.stride = stride
         self.residual = residual
 
+    def branch(self, x: Tensor) -> Tensor:
+        """F(x): the residual function, two 3x3 convolutions."""
+        return self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+
+    def shortcut(self, x: Tensor) -> Tensor | None:
+        """x, or W_s x where the shape changes; ``None`` in a plain block (it has none)."""
+        if not self.residual:
+            return None
+        return x if self.downsample is None else self.downsample(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))  # F(x)
-        if self.residual:
-            shortcut = x if self.downsample is None else self.downsample(x)
-            out = out + shortcut  # not in place: F(x) stays readable by hooks
-        return self.relu(out)
+        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        if not self.residual:
+            return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
+        return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
 
     def zero_init_residual(self) -> None:
         """Zero the last norm's scale so that F(x) = 0 and the block starts as its shortcut."""
@@ -186,7 +261,7 @@ class Bottleneck(nn.Module):
 
     ``F = bn3 ∘ conv3 ∘ relu ∘ bn2 ∘ conv2 ∘ relu ∘ bn1 ∘ conv1``. The inner width is
     ``planes * base_width / 64 * groups`` and the output is ``planes * expansion`` channels,
-    ``expansion = 4``.
+    ``expansion = 4``. ``branch(x)`` is F(x), ``shortcut(x)`` is x or ``downsample(x)``.
 
     Args:
         inplanes: input channels.
@@ -224,13 +299,9 @@ class Bottleneck(nn.Module):
         stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
-        check_int("inplanes", inplanes, minimum=1)
-        check_int("planes", planes, minimum=1)
-        check_int("stride", stride, minimum=1)
-        check_int("groups", groups, minimum=1)
-        check_int("base_width", base_width, minimum=1)
-        check_int("dilation", dilation, minimum=1)
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_block_arguments(inplanes, planes, self.expansion, stride, downsample, residual)
+        _check_bottleneck(planes, groups, base_width, dilation, stride_in_1x1)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         width = int(planes * (base_width / 64.0)) * groups
         # stride on the 3x3 conv ("v1.5", as torchvision; better accuracy, more FLOPs);
         # the paper strides the first 1x1 conv, which throws away 3/4 of its input.
@@ -246,18 +317,116 @@ class Bottleneck(nn.Module):
         self.stride = stride
         self.residual = residual
 
+    def branch(self, x: Tensor) -> Tensor:
+        """F(x): 1x1 reduce, 3x3 on the narrow representation, 1x1 expand back."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        return self.bn3(self.conv3(out))
+
+    def shortcut(self, x: Tensor) -> Tensor | None:
+        """x, or W_s x where the shape changes; ``None`` in a plain block (it has none)."""
+        if not self.residual:
+            return None
+        return x if self.downsample is None else self.downsample(x)
+
     def forward(self, x: Tensor) -> Tensor:
-        out = self.relu(self.bn1(self.conv1(x)))  # 1x1: reduce the width
-        out = self.relu(self.bn2(self.conv2(out)))  # 3x3 on the narrow representation
-        out = self.bn3(self.conv3(out))  # 1x1: expand back; F(x)
-        if self.residual:
-            shortcut = x if self.downsample is None else self.downsample(x)
-            out = out + shortcut
-        return self.relu(out)
+        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        if not self.residual:
+            return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
+        return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
 
     def zero_init_residual(self) -> None:
         """Zero the last norm's scale so that F(x) = 0 and the block starts as its shortcut."""
         _zero_last_norm(self.bn3, self.conv3)
+
+
+def _check_bottleneck(
+    planes: int, groups: int, base_width: int, dilation: int, stride_in_1x1: bool
+) -> None:
+    """A Bottleneck's own arguments; its inner width ``int(planes * base_width / 64)`` >= 1."""
+    check_int("groups", groups, minimum=1)
+    check_int("base_width", base_width, minimum=1)
+    check_int("dilation", dilation, minimum=1)
+    check_bool("stride_in_1x1", stride_in_1x1)
+    if planes * base_width < 64:
+        raise ValueError(
+            f"base_width must give an inner width >= 1, i.e. planes * base_width >= 64; got "
+            f"planes={planes}, base_width={base_width}: use base_width >= {-(-64 // planes)}"
+        )
+
+
+def make_stage(
+    block: type[nn.Module],
+    inplanes: int,
+    planes: int,
+    blocks: int,
+    stride: int = 1,
+    *,
+    shortcut: str | Callable[[int, int, int], nn.Module | None] = "B",
+    residual: bool = True,
+    norm_layer: NormLayer | None = None,
+    dilation: int = 1,
+    first_dilation: int = 1,
+    **block_kwargs: Any,
+) -> nn.Sequential:
+    """One stage: ``blocks`` blocks of ``planes``; only the first one may change the shape.
+
+    The first block takes ``inplanes`` channels at ``stride`` and gets the shortcut
+    ``make_shortcut(shortcut, ...)`` if the shape changes; the others keep the shape. This is
+    torchvision's ``ResNet._make_layer`` with the paper's shortcut options, shared by the CIFAR,
+    ImageNet and pre-activation nets.
+
+    Args:
+        block: the block class (``BasicBlock``, ``Bottleneck``, ``PreActBlock`` ...).
+        inplanes: channels entering the stage.
+        planes: the blocks' ``planes``; the stage outputs ``planes * block.expansion``.
+        blocks: number of blocks.
+        stride: stride of the first block.
+        shortcut: an option of ``make_shortcut`` (``"A"``, ``"B"``, ``"C"``), or a callable
+            ``(in_channels, out_channels, stride) -> module or None``.
+        residual: ``False`` builds plain blocks (no shortcut modules at all).
+        norm_layer: passed to every block (and to option B/C projections).
+        dilation, first_dilation: the 3x3 dilation of the other blocks and of the first one
+            (Bottleneck only; ``replace_stride_with_dilation``).
+        **block_kwargs: passed to every block (e.g. ``groups``, ``base_width``).
+
+    Example:
+        >>> make_stage(BasicBlock, 16, 32, blocks=3, stride=2, shortcut="A")[0].downsample
+        ZeroPadShortcut(16, 32, stride=2)
+    """
+    if not (isinstance(block, type) and issubclass(block, nn.Module)):
+        raise TypeError(f"block must be a block class such as BasicBlock, got {block!r}")
+    check_int("blocks", blocks, minimum=1)
+    check_int("inplanes", inplanes, minimum=1)
+    check_int("planes", planes, minimum=1)
+    out_channels = planes * block.expansion
+    make_downsample = shortcut
+    if isinstance(shortcut, str):
+        check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
+
+        def make_downsample(c_in: int, c_out: int, s: int) -> nn.Module | None:
+            return make_shortcut(shortcut, c_in, c_out, s, norm_layer)
+
+    elif not callable(shortcut):
+        raise TypeError(f"shortcut must be one of {list(SHORTCUT_OPTIONS)} or a callable")
+    layers = []
+    for i in range(blocks):
+        block_in, block_stride = (inplanes, stride) if i == 0 else (out_channels, 1)
+        if dilation != 1 or first_dilation != 1:
+            block_kwargs["dilation"] = first_dilation if i == 0 else dilation
+        downsample = make_downsample(block_in, out_channels, block_stride) if residual else None
+        layers.append(
+            block(
+                block_in,
+                planes,
+                block_stride,
+                downsample,
+                norm_layer=norm_layer,
+                residual=residual,
+                **block_kwargs,
+            )
+        )
+    return nn.Sequential(*layers)
 
 
 def init_weights(model: nn.Module) -> None:
@@ -265,6 +434,7 @@ def init_weights(model: nn.Module) -> None:
 
     He et al. 2015, "Delving Deep into Rectifiers"; the paper uses it for every ResNet.
     """
+    check_module("model", model)
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -275,6 +445,7 @@ def init_weights(model: nn.Module) -> None:
 
 def zero_init_residual_blocks(model: nn.Module) -> None:
     """Call ``zero_init_residual()`` on every block of ``model`` that has the method."""
+    check_module("model", model)
     for m in model.modules():
         zero_init = getattr(m, "zero_init_residual", None)
         if callable(zero_init):

@@ -12,16 +12,27 @@ offline digits data): the maps are then 8, 4 and 2 pixels wide.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_images, check_int, check_int_list
+from ._checks import (
+    check_batch_statistics,
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_int_list,
+    check_norm_layer,
+    check_not_fixed,
+)
 from .blocks import (
     SHORTCUT_OPTIONS,
     BasicBlock,
     NormLayer,
     conv3x3,
     init_weights,
-    make_shortcut,
+    make_stage,
     zero_init_residual_blocks,
 )
 
@@ -58,6 +69,9 @@ class CifarResNet(nn.Module):
         norm_layer: default ``nn.BatchNorm2d``; ``nn.Identity`` for a net without normalisation.
         widths: filters of the three stages, the paper's (16, 32, 64) by default.
 
+    ``features(x)`` is the last stage's output (the residual stream before pooling);
+    ``forward(x)`` pools it and applies the classifier.
+
     Example:
         >>> model = CifarResNet(20)
         >>> model(torch.randn(2, 3, 32, 32)).shape
@@ -78,11 +92,9 @@ class CifarResNet(nn.Module):
     ) -> None:
         super().__init__()
         n = blocks_per_stage(depth)
-        check_int("num_classes", num_classes, minimum=1)
-        check_int("in_channels", in_channels, minimum=1)
-        check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
-        check_int_list("widths", widths, length=3)
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_cifar_arguments(num_classes, in_channels, shortcut, residual, widths)
+        check_bool("zero_init_residual", zero_init_residual)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         self.depth, self.residual, self.in_channels = depth, residual, in_channels
 
         self.conv1 = conv3x3(in_channels, widths[0])
@@ -94,7 +106,16 @@ class CifarResNet(nn.Module):
         stages = []
         for width, blocks, stride in plan:
             stages.append(
-                _make_stage(channels, width, blocks, stride, shortcut, residual, norm_layer)
+                make_stage(
+                    BasicBlock,
+                    channels,
+                    width,
+                    blocks,
+                    stride,
+                    shortcut=shortcut,
+                    residual=residual,
+                    norm_layer=norm_layer,
+                )
             )
             channels = width
         self.layer1, self.layer2, self.layer3 = stages
@@ -105,64 +126,121 @@ class CifarResNet(nn.Module):
         if zero_init_residual:
             zero_init_residual_blocks(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels)
+    def features(self, x: Tensor) -> Tensor:
+        """The stem and the three stages: the map the global pooling averages (N, 64, H/4, W/4)."""
+        check_images("x", x, self.in_channels, self.conv1.weight)
+        if self.training and isinstance(self.bn1, nn.modules.batchnorm._BatchNorm):
+            check_batch_statistics("x", x, halvings=2)
         x = self.relu(self.bn1(self.conv1(x)))
-        x = self.layer3(self.layer2(self.layer1(x)))
-        return self.fc(self.avgpool(x).flatten(1))
+        return self.layer3(self.layer2(self.layer1(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.avgpool(self.features(x)).flatten(1))
 
 
-def _make_stage(
-    in_channels: int,
-    width: int,
-    blocks: int,
-    stride: int,
-    shortcut: str,
-    residual: bool,
-    norm_layer: NormLayer,
-) -> nn.Sequential:
-    """``blocks`` BasicBlocks of ``width`` channels; only the first one may change the shape."""
-    layers = []
-    for i in range(blocks):
-        block_in, block_stride = (in_channels, stride) if i == 0 else (width, 1)
-        downsample = (
-            make_shortcut(shortcut, block_in, width, block_stride, norm_layer) if residual else None
+def check_cifar_arguments(
+    num_classes: int, in_channels: int, shortcut: str, residual: bool, widths: tuple[int, ...]
+) -> None:
+    """The arguments shared by ``CifarResNet`` and ``PreActResNet`` (depth is checked apart)."""
+    check_int("num_classes", num_classes, minimum=1)
+    check_int("in_channels", in_channels, minimum=1)
+    check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
+    check_bool("residual", residual)
+    widths = check_int_list("widths", widths, length=3)
+    if shortcut == "A" and residual and widths != sorted(widths):
+        raise ValueError(
+            f"widths must not decrease with shortcut 'A' (zero padding can only add "
+            f"channels), got {tuple(widths)}; use shortcut='B' for a net that narrows"
         )
-        layers.append(
-            BasicBlock(
-                block_in, width, block_stride, downsample, norm_layer=norm_layer, residual=residual
-            )
-        )
-    return nn.Sequential(*layers)
 
 
-def _builder(depth: int, residual: bool):
-    """A named constructor such as ``resnet56`` or ``plain56`` with its own docstring."""
-    name = f"{'resnet' if residual else 'plain'}{depth}"
-    twin = f"{'plain' if residual else 'resnet'}{depth}"
-
-    def build(**kwargs) -> CifarResNet:
-        if "residual" in kwargs or "depth" in kwargs:
-            raise TypeError(f"{name}() fixes depth and residual; use CifarResNet(depth, ...)")
-        return CifarResNet(depth, residual=residual, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = (
-        f"The paper's CIFAR {'ResNet' if residual else 'plain net'} with {depth} weighted layers "
-        f"(section 4.2, n = {(depth - 2) // 6}).\n\n"
-        f"Keyword arguments are those of ``CifarResNet``; its twin is ``{twin}``.\n"
-    )
-    return build
+def _plain_or_resnet(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return check_not_fixed(name, kwargs, "depth", "residual", use="CifarResNet(depth, ...)")
 
 
-resnet20 = _builder(20, True)
-resnet32 = _builder(32, True)
-resnet44 = _builder(44, True)
-resnet56 = _builder(56, True)
-resnet110 = _builder(110, True)
-resnet1202 = _builder(1202, True)
-plain20 = _builder(20, False)
-plain32 = _builder(32, False)
-plain44 = _builder(44, False)
-plain56 = _builder(56, False)
-plain110 = _builder(110, False)
+def resnet20(**kwargs: Any) -> CifarResNet:
+    """ResNet-20: the paper's CIFAR-10 ResNet with n = 3 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``; its plain twin is ``plain20``.
+    """
+    return CifarResNet(20, residual=True, **_plain_or_resnet("resnet20", kwargs))
+
+
+def resnet32(**kwargs: Any) -> CifarResNet:
+    """ResNet-32: the paper's CIFAR-10 ResNet with n = 5 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``; its plain twin is ``plain32``.
+    """
+    return CifarResNet(32, residual=True, **_plain_or_resnet("resnet32", kwargs))
+
+
+def resnet44(**kwargs: Any) -> CifarResNet:
+    """ResNet-44: the paper's CIFAR-10 ResNet with n = 7 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``; its plain twin is ``plain44``.
+    """
+    return CifarResNet(44, residual=True, **_plain_or_resnet("resnet44", kwargs))
+
+
+def resnet56(**kwargs: Any) -> CifarResNet:
+    """ResNet-56: the paper's CIFAR-10 ResNet with n = 9 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``; its plain twin is ``plain56``.
+    """
+    return CifarResNet(56, residual=True, **_plain_or_resnet("resnet56", kwargs))
+
+
+def resnet110(**kwargs: Any) -> CifarResNet:
+    """ResNet-110: the paper's CIFAR-10 ResNet with n = 18 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``; its plain twin is ``plain110``.
+    """
+    return CifarResNet(110, residual=True, **_plain_or_resnet("resnet110", kwargs))
+
+
+def resnet1202(**kwargs: Any) -> CifarResNet:
+    """ResNet-1202: the paper's deepest CIFAR-10 ResNet, n = 200 (section 4.2, Table 6).
+
+    Keyword arguments are those of ``CifarResNet``. It has 19.4M parameters.
+    """
+    return CifarResNet(1202, residual=True, **_plain_or_resnet("resnet1202", kwargs))
+
+
+def plain20(**kwargs: Any) -> CifarResNet:
+    """Plain-20: ResNet-20 without its shortcuts, the paper's plain baseline (section 4.2).
+
+    Keyword arguments are those of ``CifarResNet``; its residual twin is ``resnet20``.
+    """
+    return CifarResNet(20, residual=False, **_plain_or_resnet("plain20", kwargs))
+
+
+def plain32(**kwargs: Any) -> CifarResNet:
+    """Plain-32: ResNet-32 without its shortcuts, the paper's plain baseline (section 4.2).
+
+    Keyword arguments are those of ``CifarResNet``; its residual twin is ``resnet32``.
+    """
+    return CifarResNet(32, residual=False, **_plain_or_resnet("plain32", kwargs))
+
+
+def plain44(**kwargs: Any) -> CifarResNet:
+    """Plain-44: ResNet-44 without its shortcuts, the paper's plain baseline (section 4.2).
+
+    Keyword arguments are those of ``CifarResNet``; its residual twin is ``resnet44``.
+    """
+    return CifarResNet(44, residual=False, **_plain_or_resnet("plain44", kwargs))
+
+
+def plain56(**kwargs: Any) -> CifarResNet:
+    """Plain-56: ResNet-56 without its shortcuts, the paper's plain baseline (section 4.2).
+
+    Keyword arguments are those of ``CifarResNet``; its residual twin is ``resnet56``.
+    """
+    return CifarResNet(56, residual=False, **_plain_or_resnet("plain56", kwargs))
+
+
+def plain110(**kwargs: Any) -> CifarResNet:
+    """Plain-110: ResNet-110 without its shortcuts, the paper's plain baseline (section 4.2).
+
+    Keyword arguments are those of ``CifarResNet``; its residual twin is ``resnet110``.
+    """
+    return CifarResNet(110, residual=False, **_plain_or_resnet("plain110", kwargs))

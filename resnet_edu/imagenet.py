@@ -17,17 +17,25 @@ Two switches turn the model into the paper's variants:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from torch import Tensor, nn
 
-from ._checks import check_images, check_int, check_int_list
+from ._checks import (
+    check_batch_statistics,
+    check_bool,
+    check_images,
+    check_int,
+    check_int_list,
+    check_norm_layer,
+)
 from .blocks import (
     BasicBlock,
     Bottleneck,
     NormLayer,
     init_weights,
-    make_shortcut,
+    make_stage,
     zero_init_residual_blocks,
 )
 from .weights import load_weights, resolve_weights, set_num_classes
@@ -58,7 +66,8 @@ def stage_plan(
         >>> stage_plan([2, 2, 2, 2])[1]
         Stage(planes=128, blocks=2, stride=2, first_dilation=1, dilation=1)
     """
-    dilate = [False] + list(replace_stride_with_dilation or [False, False, False])
+    layers = check_int_list("layers", layers, length=4, minimum=1)
+    dilate = [False] + _check_dilation(replace_stride_with_dilation)
     plan, dilation = [], 1
     for i, blocks in enumerate(layers):
         stride = 1 if i == 0 else 2
@@ -67,6 +76,22 @@ def stage_plan(
             dilation, stride = dilation * stride, 1
         plan.append(Stage(STEM_WIDTH * 2**i, blocks, stride, first_dilation, dilation))
     return plan
+
+
+def _check_dilation(value: Any) -> list[bool]:
+    """``replace_stride_with_dilation``: None, or 3 bools (stages 2, 3, 4)."""
+    if value is None:
+        return [False, False, False]
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        raise TypeError(
+            "replace_stride_with_dilation must be None or a list of 3 bools (stages 2, 3, 4), "
+            f"got {type(value).__name__} {value!r}"
+        )
+    if len(value) != 3:
+        raise ValueError(
+            f"replace_stride_with_dilation must be None or 3 bools (stages 2, 3, 4), got {value!r}"
+        )
+    return [check_bool(f"replace_stride_with_dilation[{i}]", v) for i, v in enumerate(value)]
 
 
 class ResNet(nn.Module):
@@ -87,6 +112,9 @@ class ResNet(nn.Module):
         stride_in_1x1: keyword-only; the paper's stride placement in Bottlenecks (no effect on
             BasicBlocks, which have no 1x1 conv).
         in_channels: keyword-only; image channels.
+
+    ``features(x)`` is the last stage's output, (N, C, H/32, W/32); ``forward(x)`` pools it and
+    applies the classifier.
 
     Example:
         >>> model = ResNet(BasicBlock, [2, 2, 2, 2], num_classes=10)
@@ -110,30 +138,16 @@ class ResNet(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
-        if not (isinstance(block, type) and issubclass(block, (BasicBlock, Bottleneck))):
-            raise TypeError(f"block must be BasicBlock or Bottleneck, got {block!r}")
-        layers = check_int_list("layers", layers, length=4, minimum=1)
+        plan = stage_plan(layers, replace_stride_with_dilation)
+        block_kwargs = _block_kwargs(block, groups, width_per_group, stride_in_1x1, plan)
         check_int("num_classes", num_classes, minimum=1)
-        check_int("groups", groups, minimum=1)
-        check_int("width_per_group", width_per_group, minimum=1)
         check_int("in_channels", in_channels, minimum=1)
-        if replace_stride_with_dilation is not None and (
-            isinstance(replace_stride_with_dilation, (str, bytes))
-            or len(replace_stride_with_dilation) != 3
-        ):
-            raise ValueError(
-                "replace_stride_with_dilation must be None or 3 bools (stages 2, 3, 4), "
-                f"got {replace_stride_with_dilation!r}"
-            )
-        if norm_layer is not None and not callable(norm_layer):
-            raise TypeError(f"norm_layer must be callable, e.g. nn.BatchNorm2d, got {norm_layer!r}")
-        if issubclass(block, BasicBlock) and (groups != 1 or width_per_group != 64):
-            raise ValueError(
-                f"BasicBlock supports only groups=1 and width_per_group=64 (got groups={groups}, "
-                f"width_per_group={width_per_group}); use Bottleneck for ResNeXt / Wide ResNet"
-            )
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_bool("zero_init_residual", zero_init_residual)
+        check_bool("residual", residual)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         self.residual, self.in_channels = residual, in_channels
+        # How often the map is halved before the last stage's BatchNorms (stem: twice).
+        self._halvings = 2 + sum(stage.stride == 2 for stage in plan)
 
         # Stem: a stride-2 7x7 conv and a stride-2 max pool take 224x224 down to 56x56.
         self.conv1 = nn.Conv2d(
@@ -145,37 +159,25 @@ class ResNet(nn.Module):
 
         channels = STEM_WIDTH
         stages = []
-        for stage in stage_plan(layers, replace_stride_with_dilation):
-            blocks = []
-            for i in range(stage.blocks):
-                stride, dilation = (
-                    (stage.stride, stage.first_dilation) if i == 0 else (1, stage.dilation)
+        for stage in plan:
+            # Projection shortcut (option B) where the shape changes, as torchvision:
+            # its keys are downsample.0 (1x1 conv) and downsample.1 (norm).
+            stages.append(
+                make_stage(
+                    block,
+                    channels,
+                    stage.planes,
+                    stage.blocks,
+                    stage.stride,
+                    shortcut="B",
+                    residual=residual,
+                    norm_layer=norm_layer,
+                    first_dilation=stage.first_dilation,
+                    dilation=stage.dilation,
+                    **block_kwargs,
                 )
-                out_channels = stage.planes * block.expansion
-                # Projection shortcut (option B) where the shape changes, as torchvision:
-                # its keys are downsample.0 (1x1 conv) and downsample.1 (norm).
-                downsample = (
-                    make_shortcut("B", channels, out_channels, stride, norm_layer)
-                    if residual
-                    else None
-                )
-                extra = {"stride_in_1x1": stride_in_1x1} if block is Bottleneck else {}
-                blocks.append(
-                    block(
-                        channels,
-                        stage.planes,
-                        stride,
-                        downsample,
-                        groups=groups,
-                        base_width=width_per_group,
-                        dilation=dilation,
-                        norm_layer=norm_layer,
-                        residual=residual,
-                        **extra,
-                    )
-                )
-                channels = out_channels
-            stages.append(nn.Sequential(*blocks))
+            )
+            channels = stage.planes * block.expansion
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
         self.fc = nn.Linear(channels, num_classes)
@@ -184,26 +186,59 @@ class ResNet(nn.Module):
         if zero_init_residual:
             zero_init_residual_blocks(self)
 
-    def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels)
+    def features(self, x: Tensor) -> Tensor:
+        """The stem and the four stages: the map the global pooling averages."""
+        check_images("x", x, self.in_channels, self.conv1.weight)
+        if self.training and isinstance(self.bn1, nn.modules.batchnorm._BatchNorm):
+            check_batch_statistics("x", x, self._halvings)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, C, H/32, W/32)
-        return self.fc(self.avgpool(x).flatten(1))
+        return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, C, H/32, W/32)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.fc(self.avgpool(self.features(x)).flatten(1))
 
 
-def _build(
+def _block_kwargs(
+    block: Any, groups: int, width_per_group: int, stride_in_1x1: bool, plan: list[Stage]
+) -> dict[str, Any]:
+    """What ``ResNet`` passes to every block besides the shapes: Bottleneck's own options."""
+    if not (isinstance(block, type) and issubclass(block, (BasicBlock, Bottleneck))):
+        raise TypeError(f"block must be BasicBlock or Bottleneck, got {block!r}")
+    check_int("groups", groups, minimum=1)
+    check_int("width_per_group", width_per_group, minimum=1)
+    check_bool("stride_in_1x1", stride_in_1x1)
+    if issubclass(block, Bottleneck):
+        return {"groups": groups, "base_width": width_per_group, "stride_in_1x1": stride_in_1x1}
+    if groups != 1 or width_per_group != 64:
+        raise ValueError(
+            f"BasicBlock supports only groups=1 and width_per_group=64 (got groups={groups}, "
+            f"width_per_group={width_per_group}); use Bottleneck for ResNeXt / Wide ResNet"
+        )
+    if any(stage.dilation != 1 for stage in plan):
+        raise ValueError(
+            "BasicBlock supports only dilation=1 (as torchvision): "
+            "replace_stride_with_dilation needs Bottleneck"
+        )
+    return {}
+
+
+def _fix(name: str, kwargs: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``kwargs[key] = value``, an argument the architecture ``name`` fixes (torchvision's
+    ``_ovewrite_named_param``)."""
+    if kwargs.setdefault(key, value) != value:
+        raise ValueError(f"{name} fixes {key}={value}, got {key}={kwargs[key]}")
+
+
+def _resnet(
     name: str,
     block: type[BasicBlock | Bottleneck],
     layers: list[int],
     weights: Any,
     progress: bool,
-    fixed: dict[str, Any],
-    kwargs: dict[str, Any],
+    **kwargs: Any,
 ) -> ResNet:
-    """Build (and load weights into) one named architecture, checking kwargs as torchvision."""
-    for key, value in fixed.items():  # e.g. groups=32 for resnext50_32x4d
-        if kwargs.setdefault(key, value) != value:
-            raise ValueError(f"{name} fixes {key}={value}, got {key}={kwargs[key]}")
+    """Build one named architecture, and load torchvision's ``weights`` into it if given."""
+    check_bool("progress", progress)
     weights = resolve_weights(name, weights)
     if weights is not None:
         set_num_classes(kwargs, weights)
@@ -224,89 +259,202 @@ def _build(
     return model
 
 
-def _builder(name: str, block: type, layers: list[int], fixed: dict[str, Any], title: str):
-    """A torchvision-style constructor ``name(*, weights=None, progress=True, **kwargs)``."""
+def resnet18(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-18 (paper Table 1): ``ResNet(BasicBlock, [2, 2, 2, 2])``.
 
-    def build(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
-        return _build(name, block, layers, weights, progress, fixed, kwargs)
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNet18_Weights`` member or
+            its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
 
-    build.__name__ = build.__qualname__ = name
-    fixed_text = ", ".join(f"{k}={v}" for k, v in fixed.items())
-    build.__doc__ = (
-        f"{title}: ``ResNet({block.__name__}, {layers}{', ' + fixed_text if fixed else ''})``.\n\n"
-        "Args:\n"
-        "    weights: ``None`` (random, He init), torchvision's weight enum member for this\n"
-        f'        model or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"`` ...); see\n'
-        f'        ``torchvision.models.get_model_weights("{name}")``.\n'
-        "    progress: show the download progress bar.\n"
-        "    **kwargs: the keyword arguments of ``ResNet``.\n\n"
-        "Example:\n"
-        f"    >>> model = {name}(num_classes=10)\n"
-    )
-    return build
+    Example:
+        >>> model = resnet18(num_classes=10)
+    """
+    return _resnet("resnet18", BasicBlock, [2, 2, 2, 2], weights, progress, **kwargs)
 
 
-def _plain_builder(name: str, layers: list[int], title: str):
-    """``plain18`` / ``plain34``: the paper's plain baselines (no pretrained weights exist)."""
+def resnet34(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-34 (paper Table 1): ``ResNet(BasicBlock, [3, 4, 6, 3])``.
 
-    def build(**kwargs: Any) -> ResNet:
-        for key in ("residual", "weights"):  # fixed: no shortcuts, and no weights exist
-            if key in kwargs:
-                raise TypeError(f"{name}() takes no {key} argument; use ResNet(...) or resnet*")
-        return ResNet(BasicBlock, layers, residual=False, **kwargs)
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNet34_Weights`` member or
+            its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
 
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = (
-        f"{title}: ``ResNet(BasicBlock, {layers}, residual=False)``, the paper's plain baseline "
-        "(Table 2), the same layers as its ResNet twin without the shortcuts.\n\n"
-        "Args:\n    **kwargs: the keyword arguments of ``ResNet``.\n\n"
-        f"Example:\n    >>> model = {name}(num_classes=10)\n"
-    )
-    return build
+    Example:
+        >>> model = resnet34(num_classes=10)
+    """
+    return _resnet("resnet34", BasicBlock, [3, 4, 6, 3], weights, progress, **kwargs)
 
 
-resnet18 = _builder("resnet18", BasicBlock, [2, 2, 2, 2], {}, "ResNet-18 (paper Table 1)")
-resnet34 = _builder("resnet34", BasicBlock, [3, 4, 6, 3], {}, "ResNet-34 (paper Table 1)")
-resnet50 = _builder("resnet50", Bottleneck, [3, 4, 6, 3], {}, "ResNet-50 (paper Table 1)")
-resnet101 = _builder("resnet101", Bottleneck, [3, 4, 23, 3], {}, "ResNet-101 (paper Table 1)")
-resnet152 = _builder("resnet152", Bottleneck, [3, 8, 36, 3], {}, "ResNet-152 (paper Table 1)")
-resnext50_32x4d = _builder(
-    "resnext50_32x4d",
-    Bottleneck,
-    [3, 4, 6, 3],
-    {"groups": 32, "width_per_group": 4},
-    "ResNeXt-50 32x4d (Xie et al. 2017)",
-)
-resnext101_32x8d = _builder(
-    "resnext101_32x8d",
-    Bottleneck,
-    [3, 4, 23, 3],
-    {"groups": 32, "width_per_group": 8},
-    "ResNeXt-101 32x8d (Xie et al. 2017)",
-)
-resnext101_64x4d = _builder(
-    "resnext101_64x4d",
-    Bottleneck,
-    [3, 4, 23, 3],
-    {"groups": 64, "width_per_group": 4},
-    "ResNeXt-101 64x4d (Xie et al. 2017)",
-)
-wide_resnet50_2 = _builder(
-    "wide_resnet50_2",
-    Bottleneck,
-    [3, 4, 6, 3],
-    {"width_per_group": 128},
-    "Wide ResNet-50-2 (Zagoruyko & Komodakis 2016)",
-)
-wide_resnet101_2 = _builder(
-    "wide_resnet101_2",
-    Bottleneck,
-    [3, 4, 23, 3],
-    {"width_per_group": 128},
-    "Wide ResNet-101-2 (Zagoruyko & Komodakis 2016)",
-)
-plain18 = _plain_builder("plain18", [2, 2, 2, 2], "Plain-18")
-plain34 = _plain_builder("plain34", [3, 4, 6, 3], "Plain-34")
+def resnet50(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-50 (paper Table 1): ``ResNet(Bottleneck, [3, 4, 6, 3])``.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNet50_Weights`` member or
+            its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = resnet50(num_classes=10)
+    """
+    return _resnet("resnet50", Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+
+
+def resnet101(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-101 (paper Table 1): ``ResNet(Bottleneck, [3, 4, 23, 3])``.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNet101_Weights`` member or
+            its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = resnet101(num_classes=10)
+    """
+    return _resnet("resnet101", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+
+
+def resnet152(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNet-152 (paper Table 1): ``ResNet(Bottleneck, [3, 8, 36, 3])``.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNet152_Weights`` member or
+            its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = resnet152(num_classes=10)
+    """
+    return _resnet("resnet152", Bottleneck, [3, 8, 36, 3], weights, progress, **kwargs)
+
+
+def resnext50_32x4d(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNeXt-50 32x4d (Xie et al. 2017): ``ResNet(Bottleneck, [3, 4, 6, 3])`` with 32 groups
+    of width 4.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNeXt50_32X4D_Weights``
+            member or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet`` (``groups=32, width_per_group=4``).
+
+    Example:
+        >>> model = resnext50_32x4d(num_classes=10)
+    """
+    _fix("resnext50_32x4d", kwargs, "groups", 32)
+    _fix("resnext50_32x4d", kwargs, "width_per_group", 4)
+    return _resnet("resnext50_32x4d", Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+
+
+def resnext101_32x8d(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNeXt-101 32x8d (Xie et al. 2017): ``ResNet(Bottleneck, [3, 4, 23, 3])`` with 32
+    groups of width 8.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNeXt101_32X8D_Weights``
+            member or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet`` (``groups=32, width_per_group=8``).
+
+    Example:
+        >>> model = resnext101_32x8d(num_classes=10)
+    """
+    _fix("resnext101_32x8d", kwargs, "groups", 32)
+    _fix("resnext101_32x8d", kwargs, "width_per_group", 8)
+    return _resnet("resnext101_32x8d", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+
+
+def resnext101_64x4d(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """ResNeXt-101 64x4d (Xie et al. 2017): ``ResNet(Bottleneck, [3, 4, 23, 3])`` with 64
+    groups of width 4.
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``ResNeXt101_64X4D_Weights``
+            member or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet`` (``groups=64, width_per_group=4``).
+
+    Example:
+        >>> model = resnext101_64x4d(num_classes=10)
+    """
+    _fix("resnext101_64x4d", kwargs, "groups", 64)
+    _fix("resnext101_64x4d", kwargs, "width_per_group", 4)
+    return _resnet("resnext101_64x4d", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+
+
+def wide_resnet50_2(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """Wide ResNet-50-2 (Zagoruyko & Komodakis 2016): ``ResNet(Bottleneck, [3, 4, 6, 3])``
+    with twice the inner width (``width_per_group=128``).
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``Wide_ResNet50_2_Weights``
+            member or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = wide_resnet50_2(num_classes=10)
+    """
+    _fix("wide_resnet50_2", kwargs, "width_per_group", 128)
+    return _resnet("wide_resnet50_2", Bottleneck, [3, 4, 6, 3], weights, progress, **kwargs)
+
+
+def wide_resnet101_2(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> ResNet:
+    """Wide ResNet-101-2 (Zagoruyko & Komodakis 2016): ``ResNet(Bottleneck, [3, 4, 23, 3])``
+    with twice the inner width (``width_per_group=128``).
+
+    Args:
+        weights: ``None`` (random, He init), or torchvision's ``Wide_ResNet101_2_Weights``
+            member or its name (``"DEFAULT"``, ``"IMAGENET1K_V1"``, ``"IMAGENET1K_V2"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = wide_resnet101_2(num_classes=10)
+    """
+    _fix("wide_resnet101_2", kwargs, "width_per_group", 128)
+    return _resnet("wide_resnet101_2", Bottleneck, [3, 4, 23, 3], weights, progress, **kwargs)
+
+
+def plain18(**kwargs: Any) -> ResNet:
+    """Plain-18: ``ResNet(BasicBlock, [2, 2, 2, 2], residual=False)``, the paper's plain
+    baseline (Table 2): the layers of ResNet-18 without the shortcuts. No weights exist.
+
+    Args:
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = plain18(num_classes=10)
+    """
+    _no_plain_weights("plain18", kwargs)
+    return ResNet(BasicBlock, [2, 2, 2, 2], residual=False, **kwargs)
+
+
+def plain34(**kwargs: Any) -> ResNet:
+    """Plain-34: ``ResNet(BasicBlock, [3, 4, 6, 3], residual=False)``, the paper's plain
+    baseline (Table 2): the layers of ResNet-34 without the shortcuts. No weights exist.
+
+    Args:
+        **kwargs: the keyword arguments of ``ResNet``.
+
+    Example:
+        >>> model = plain34(num_classes=10)
+    """
+    _no_plain_weights("plain34", kwargs)
+    return ResNet(BasicBlock, [3, 4, 6, 3], residual=False, **kwargs)
+
+
+def _no_plain_weights(name: str, kwargs: dict[str, Any]) -> None:
+    for key in ("residual", "weights"):  # fixed: no shortcuts, and no weights exist
+        if key in kwargs:
+            raise TypeError(f"{name}() takes no {key} argument; use ResNet(...) or resnet*")
+
 
 #: The constructors that have torchvision counterparts, by torchvision's name.
 IMAGENET_BUILDERS = {

@@ -27,11 +27,30 @@ then a pre-activation ResNet has exactly as many parameters as the post-activati
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_images, check_int, check_int_list
-from .blocks import NormLayer, ZeroPadShortcut, conv1x1, conv3x3, init_weights
-from .cifar import blocks_per_stage
+from ._checks import (
+    check_batch_statistics,
+    check_bool,
+    check_choice,
+    check_images,
+    check_norm_layer,
+    check_not_fixed,
+)
+from .blocks import (
+    NormLayer,
+    ZeroPadShortcut,
+    check_block_arguments,
+    conv1x1,
+    conv3x3,
+    init_weights,
+    make_stage,
+    zero_init_residual_blocks,
+)
+from .cifar import blocks_per_stage, check_cifar_arguments
 
 #: Shortcut options offered by the pre-activation CIFAR nets (see module docstring).
 PREACT_SHORTCUTS = ("A", "B")
@@ -43,7 +62,8 @@ class PreActBlock(nn.Module):
     Nothing follows the addition: with an identity shortcut the block adds ``F(x)`` to ``x``
     and leaves ``x`` itself untouched. With ``residual=False`` the block computes ``F(x)`` only
     (the plain pair of layers; in a plain stack pre- and post-activation are the same layers
-    in the same order, as the paper notes in section 4.1).
+    in the same order, as the paper notes in section 4.1). ``branch(x)`` is F(x),
+    ``shortcut(x)`` what the unit adds to it.
 
     Args:
         inplanes: input channels.
@@ -53,9 +73,10 @@ class PreActBlock(nn.Module):
             ``ZeroPadShortcut``); ``None`` means identity.
         norm_layer: callable ``num_features -> nn.Module``, default ``nn.BatchNorm2d``.
         residual: keyword-only; ``False`` drops the shortcut.
-        preactivate_shortcut: keyword-only; the shortcut sees ``relu(bn1(x))`` instead of ``x``.
-            ``None`` (default) means "only where ``downsample`` is a learned projection", as in
-            the authors' code; the CIFAR net also sets it for its first unit.
+        preactivate_shortcut: keyword-only; the shortcut sees ``relu(bn1(x))`` instead of ``x``:
+            F's first BN+ReLU comes before the split into two paths. ``None`` (default) means
+            "only where ``downsample`` is a learned projection", as in the authors' code; the
+            CIFAR net also sets it for its first unit.
 
     Example:
         >>> block = PreActBlock(16, 16)
@@ -77,15 +98,8 @@ class PreActBlock(nn.Module):
         preactivate_shortcut: bool | None = None,
     ) -> None:
         super().__init__()
-        check_int("inplanes", inplanes, minimum=1)
-        check_int("planes", planes, minimum=1)
-        check_int("stride", stride, minimum=1)
-        if residual and downsample is None and (stride != 1 or inplanes != planes):
-            raise ValueError(
-                f"downsample is None but the shape changes (inplanes={inplanes}, planes={planes},"
-                f" stride={stride}); pass a shortcut module or residual=False"
-            )
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_block_arguments(inplanes, planes, self.expansion, stride, downsample, residual)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         self.bn1 = norm_layer(inplanes)
         self.relu = nn.ReLU(inplace=False)  # not in place: x must survive for the shortcut
         self.conv1 = conv3x3(inplanes, planes, stride)
@@ -98,15 +112,34 @@ class PreActBlock(nn.Module):
             preactivate_shortcut = downsample is not None and not isinstance(
                 downsample, ZeroPadShortcut
             )
-        self.preactivate_shortcut = preactivate_shortcut
+        self.preactivate_shortcut = check_bool("preactivate_shortcut", preactivate_shortcut)
+
+    def preactivation(self, x: Tensor) -> Tensor:
+        """relu(bn1(x)): the BN and ReLU that come *before* the weights."""
+        return self.relu(self.bn1(x))
+
+    def branch(self, x: Tensor, pre: Tensor | None = None) -> Tensor:
+        """F(x) = conv2(relu(bn2(conv1(relu(bn1(x)))))); ``pre``: relu(bn1(x)) if computed."""
+        pre = self.preactivation(x) if pre is None else pre
+        return self.conv2(self.relu(self.bn2(self.conv1(pre))))
+
+    def shortcut(self, x: Tensor, pre: Tensor | None = None) -> Tensor | None:
+        """x, or ``downsample`` of it -- of relu(bn1(x)) where ``preactivate_shortcut``.
+
+        ``None`` in a plain block (it has no shortcut).
+        """
+        if not self.residual:
+            return None
+        if self.preactivate_shortcut:  # the BN+ReLU before the split feeds both paths
+            x = self.preactivation(x) if pre is None else pre
+        return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        pre = self.relu(self.bn1(x))
-        out = self.conv2(self.relu(self.bn2(self.conv1(pre))))  # F(x)
-        if self.residual:
-            source = pre if self.preactivate_shortcut else x
-            out = out + (source if self.downsample is None else self.downsample(source))
-        return out
+        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        pre = self.preactivation(x)  # once: BN's running statistics see each batch once
+        if not self.residual:
+            return self.branch(x, pre)  # the plain stack: F(x)
+        return self.branch(x, pre) + self.shortcut(x, pre)  # eq. (4): x + F(x), then nothing
 
     def zero_init_residual(self) -> None:
         """Zero the last convolution's weights so that F(x) = 0 for every x.
@@ -118,6 +151,24 @@ class PreActBlock(nn.Module):
         first step; ``conv1`` and the BNs follow one step later.
         """
         nn.init.zeros_(self.conv2.weight)
+
+
+def preact_shortcut(option: str) -> Callable[[int, int, int], nn.Module | None]:
+    """The shortcut of a pre-activation unit where the shape changes: ``"A"`` or ``"B"``.
+
+    ``"B"`` is a bare 1x1 conv, no BN (the authors' code: its input is already normalised);
+    ``"A"`` is zero padding of the raw input. Where the shape stays, the identity (``None``).
+    """
+    check_choice("shortcut", option, PREACT_SHORTCUTS)
+
+    def make(in_channels: int, out_channels: int, stride: int) -> nn.Module | None:
+        if stride == 1 and in_channels == out_channels:
+            return None
+        if option == "A":
+            return ZeroPadShortcut(in_channels, out_channels, stride)
+        return conv1x1(in_channels, out_channels, stride)
+
+    return make
 
 
 class PreActResNet(nn.Module):
@@ -136,6 +187,9 @@ class PreActResNet(nn.Module):
         zero_init_residual: start every unit as its shortcut (``conv2`` weights zeroed).
         norm_layer: default ``nn.BatchNorm2d``; ``nn.Identity`` for no normalisation.
         widths: filters of the three stages.
+
+    ``features(x)`` is everything before the global pooling (the stages, then the final
+    BN+ReLU); ``forward(x)`` pools it and applies the classifier.
 
     Example:
         >>> model = PreActResNet(20, in_channels=1)
@@ -157,43 +211,33 @@ class PreActResNet(nn.Module):
     ) -> None:
         super().__init__()
         n = blocks_per_stage(depth)
-        check_int("num_classes", num_classes, minimum=1)
-        check_int("in_channels", in_channels, minimum=1)
         check_choice("shortcut", shortcut, PREACT_SHORTCUTS)
-        check_int_list("widths", widths, length=3)
-        norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
+        check_cifar_arguments(num_classes, in_channels, shortcut, residual, widths)
+        check_bool("zero_init_residual", zero_init_residual)
+        norm_layer = check_norm_layer("norm_layer", norm_layer)
         self.depth, self.residual, self.in_channels = depth, residual, in_channels
 
         # No BN+ReLU here: the first unit's bn1/relu is the stem's activation.
         self.conv1 = conv3x3(in_channels, widths[0])
         plan = [(widths[0], n, 1), (widths[1], n, 2), (widths[2], n, 2)]
         channels, stages = widths[0], []
-        for stage, (width, blocks, stride) in enumerate(plan):
-            layers = []
-            for i in range(blocks):
-                block_in, block_stride = (channels, stride) if i == 0 else (width, 1)
-                downsample = None
-                if residual and (block_stride != 1 or block_in != width):
-                    downsample = (
-                        ZeroPadShortcut(block_in, width, block_stride)
-                        if shortcut == "A"
-                        else conv1x1(block_in, width, block_stride)  # no BN: the authors' code
-                    )
-                first_unit = stage == 0 and i == 0
-                layers.append(
-                    PreActBlock(
-                        block_in,
-                        width,
-                        block_stride,
-                        downsample,
-                        norm_layer,
-                        residual=residual,
-                        preactivate_shortcut=True if first_unit else None,
-                    )
+        for width, blocks, stride in plan:
+            stages.append(
+                make_stage(
+                    PreActBlock,
+                    channels,
+                    width,
+                    blocks,
+                    stride,
+                    shortcut=preact_shortcut(shortcut),
+                    residual=residual,
+                    norm_layer=norm_layer,
                 )
-            stages.append(nn.Sequential(*layers))
+            )
             channels = width
         self.layer1, self.layer2, self.layer3 = stages
+        # The first unit's shortcut starts after its BN+ReLU, "right after conv1" (appendix).
+        self.layer1[0].preactivate_shortcut = True
         self.bn = norm_layer(channels)  # the extra activation after the last unit
         self.relu = nn.ReLU(inplace=True)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -201,37 +245,64 @@ class PreActResNet(nn.Module):
 
         init_weights(self)
         if zero_init_residual:
-            for m in self.modules():
-                if isinstance(m, PreActBlock):
-                    m.zero_init_residual()
+            zero_init_residual_blocks(self)
+
+    def features(self, x: Tensor) -> Tensor:
+        """conv1, the three stages, and the final BN+ReLU: the map the global pooling averages."""
+        check_images("x", x, self.in_channels, self.conv1.weight)
+        if self.training and isinstance(self.bn, nn.modules.batchnorm._BatchNorm):
+            check_batch_statistics("x", x, halvings=2)
+        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
+        return self.relu(self.bn(x))
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels)
-        x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
-        x = self.relu(self.bn(x))
-        return self.fc(self.avgpool(x).flatten(1))
+        return self.fc(self.avgpool(self.features(x)).flatten(1))
 
 
-def _builder(depth: int):
-    name = f"preact_resnet{depth}"
+def preact_resnet20(**kwargs: Any) -> PreActResNet:
+    """Pre-activation ResNet-20 (He et al. 2016b), n = 3.
 
-    def build(**kwargs) -> PreActResNet:
-        if "depth" in kwargs:
-            raise TypeError(f"{name}() fixes depth; use PreActResNet(depth, ...)")
-        return PreActResNet(depth, **kwargs)
-
-    build.__name__ = build.__qualname__ = name
-    build.__doc__ = (
-        f"Pre-activation CIFAR ResNet with {depth} weighted layers (n = {(depth - 2) // 6}; "
-        "He et al. 2016b).\n\nKeyword arguments are those of ``PreActResNet``; "
-        f"``residual=False`` gives the plain stack, which is ``plain{depth}`` up to where the "
-        "first and last BN+ReLU sit.\n"
-    )
-    return build
+    Keyword arguments are those of ``PreActResNet``; ``residual=False`` gives the plain stack,
+    which is ``plain20`` up to where the first and last BN+ReLU sit.
+    """
+    return PreActResNet(20, **_fixed_depth("preact_resnet20", kwargs))
 
 
-preact_resnet20 = _builder(20)
-preact_resnet32 = _builder(32)
-preact_resnet44 = _builder(44)
-preact_resnet56 = _builder(56)
-preact_resnet110 = _builder(110)
+def preact_resnet32(**kwargs: Any) -> PreActResNet:
+    """Pre-activation ResNet-32 (He et al. 2016b), n = 5.
+
+    Keyword arguments are those of ``PreActResNet``; ``residual=False`` gives the plain stack,
+    which is ``plain32`` up to where the first and last BN+ReLU sit.
+    """
+    return PreActResNet(32, **_fixed_depth("preact_resnet32", kwargs))
+
+
+def preact_resnet44(**kwargs: Any) -> PreActResNet:
+    """Pre-activation ResNet-44 (He et al. 2016b), n = 7.
+
+    Keyword arguments are those of ``PreActResNet``; ``residual=False`` gives the plain stack,
+    which is ``plain44`` up to where the first and last BN+ReLU sit.
+    """
+    return PreActResNet(44, **_fixed_depth("preact_resnet44", kwargs))
+
+
+def preact_resnet56(**kwargs: Any) -> PreActResNet:
+    """Pre-activation ResNet-56 (He et al. 2016b), n = 9.
+
+    Keyword arguments are those of ``PreActResNet``; ``residual=False`` gives the plain stack,
+    which is ``plain56`` up to where the first and last BN+ReLU sit.
+    """
+    return PreActResNet(56, **_fixed_depth("preact_resnet56", kwargs))
+
+
+def preact_resnet110(**kwargs: Any) -> PreActResNet:
+    """Pre-activation ResNet-110 (He et al. 2016b), n = 18.
+
+    Keyword arguments are those of ``PreActResNet``; ``residual=False`` gives the plain stack,
+    which is ``plain110`` up to where the first and last BN+ReLU sit.
+    """
+    return PreActResNet(110, **_fixed_depth("preact_resnet110", kwargs))
+
+
+def _fixed_depth(name: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    return check_not_fixed(name, kwargs, "depth", use="PreActResNet(depth, ...)")

@@ -11,11 +11,12 @@ torchvision's VGG state dicts load with ``strict=True``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
-from ._checks import check_images, check_int, check_positive_number
+from ._checks import check_bool, check_images, check_int, check_positive_number
 from .weights import load_weights, resolve_weights, set_num_classes
 
 #: Layer configurations of the VGG paper's Table 1: a number is a 3x3 conv of that width,
@@ -43,19 +44,33 @@ def make_features(
           (2): MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)
         )
     """
+    _check_config(config)
+    check_bool("batch_norm", batch_norm)
+    check_int("in_channels", in_channels, minimum=1)
     layers: list[nn.Module] = []
     channels = in_channels
     for item in config:
         if item == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
             continue
-        width = check_int("config entry", item, minimum=1)
-        layers.append(nn.Conv2d(channels, width, kernel_size=3, padding=1))
+        layers.append(nn.Conv2d(channels, item, kernel_size=3, padding=1))
         if batch_norm:
-            layers.append(nn.BatchNorm2d(width))
+            layers.append(nn.BatchNorm2d(item))
         layers.append(nn.ReLU(inplace=True))
-        channels = width
+        channels = item
     return nn.Sequential(*layers)
+
+
+def _check_config(config: Any) -> None:
+    """A VGG configuration: a list of positive conv widths and ``"M"`` (max pool)."""
+    if isinstance(config, (str, bytes)) or not isinstance(config, Sequence):
+        raise TypeError(
+            f"config must be a key of VGG_CONFIGS ({', '.join(VGG_CONFIGS)}) or a list of conv "
+            f'widths and "M", got {type(config).__name__} {config!r}'
+        )
+    for i, item in enumerate(config):
+        if item != "M":
+            check_int(f"config entry {i} (a width or 'M')", item, minimum=1)
 
 
 class VGG(nn.Module):
@@ -70,6 +85,9 @@ class VGG(nn.Module):
             ``False`` keeps PyTorch's defaults (as torchvision does before loading weights).
         dropout: dropout probability of the two hidden fully-connected layers.
         in_channels: image channels.
+
+    Inputs must be at least 2^p pixels wide and high, p the number of max pools (32 for the
+    paper's configurations).
 
     Example:
         >>> model = VGG("A", num_classes=10)
@@ -92,14 +110,16 @@ class VGG(nn.Module):
             if config not in VGG_CONFIGS:
                 raise ValueError(f"config must be one of {list(VGG_CONFIGS)}, got {config!r}")
             config = VGG_CONFIGS[config]
+        _check_config(config)
         widths = [c for c in config if c != "M"]
         if not widths or widths[-1] != 512:
             raise ValueError(f"config must end with a 512-wide conv (then pools), got {config}")
         check_int("num_classes", num_classes, minimum=1)
-        check_int("in_channels", in_channels, minimum=1)
+        check_bool("init_weights", init_weights)
         if check_positive_number("dropout", dropout, allow_zero=True) >= 1:
             raise ValueError(f"dropout must be < 1, got {dropout}")
         self.in_channels = in_channels
+        self._min_size = 2 ** config.count("M")  # each max pool halves the map, rounding down
 
         self.features = make_features(config, batch_norm=batch_norm, in_channels=in_channels)
         # Any input size works: the pool resizes to the 7x7 map the classifier was built for.
@@ -130,49 +150,152 @@ class VGG(nn.Module):
                 nn.init.constant_(m.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels)
+        check_images("x", x, self.in_channels, self.classifier[0].weight)
+        if min(x.shape[-2:]) < self._min_size and not isinstance(x, fx.Proxy):
+            raise ValueError(
+                f"x must be at least {self._min_size}x{self._min_size} pixels for this VGG (each "
+                f"of its max pools halves the map), got {x.shape[-2]}x{x.shape[-1]}"
+            )
         x = self.avgpool(self.features(x))  # (N, 512, 7, 7)
         return self.classifier(x.flatten(1))
 
 
-def _builder(name: str, config: str, batch_norm: bool):
-    """A torchvision-style constructor ``name(*, weights=None, progress=True, **kwargs)``."""
-
-    def build(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
-        weights = resolve_weights(name, weights)
-        if weights is not None:
-            if kwargs.get("in_channels", 3) != 3:
-                raise ValueError(f"pretrained weights {weights} need in_channels=3")
-            set_num_classes(kwargs, weights)
-            kwargs["init_weights"] = False  # overwritten by the weights anyway
-        model = VGG(config, batch_norm=batch_norm, **kwargs)
-        if weights is not None:
-            load_weights(model, weights, progress=progress)
-        return model
-
-    build.__name__ = build.__qualname__ = name
-    depth = sum(1 for c in VGG_CONFIGS[config] if c != "M") + 3
-    build.__doc__ = (
-        f"VGG-{depth} (configuration {config} of the VGG paper's Table 1)"
-        f"{' with BatchNorm' if batch_norm else ''}.\n\n"
-        "Args:\n"
-        "    weights: ``None`` or torchvision's weight enum member for this model or its name\n"
-        '        (``"DEFAULT"``, ``"IMAGENET1K_V1"``).\n'
-        "    progress: show the download progress bar.\n"
-        "    **kwargs: the keyword arguments of ``VGG``.\n\n"
-        f"Example:\n    >>> model = {name}(num_classes=10)\n"
-    )
-    return build
+def _vgg(
+    name: str, config: str, batch_norm: bool, weights: Any, progress: bool, **kwargs: Any
+) -> VGG:
+    """Build one named VGG, and load torchvision's ``weights`` into it if given."""
+    check_bool("progress", progress)
+    weights = resolve_weights(name, weights)
+    if weights is not None:
+        if kwargs.get("in_channels", 3) != 3:
+            raise ValueError(f"pretrained weights {weights} need in_channels=3")
+        set_num_classes(kwargs, weights)
+        kwargs["init_weights"] = False  # overwritten by the weights anyway
+    model = VGG(config, batch_norm=batch_norm, **kwargs)
+    if weights is not None:
+        load_weights(model, weights, progress=progress)
+    return model
 
 
-vgg11 = _builder("vgg11", "A", False)
-vgg11_bn = _builder("vgg11_bn", "A", True)
-vgg13 = _builder("vgg13", "B", False)
-vgg13_bn = _builder("vgg13_bn", "B", True)
-vgg16 = _builder("vgg16", "D", False)
-vgg16_bn = _builder("vgg16_bn", "D", True)
-vgg19 = _builder("vgg19", "E", False)
-vgg19_bn = _builder("vgg19_bn", "E", True)
+def vgg11(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-11, configuration A of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG11_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg11(num_classes=10)
+    """
+    return _vgg("vgg11", "A", False, weights, progress, **kwargs)
+
+
+def vgg11_bn(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-11 with BatchNorm, configuration A of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG11_BN_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg11_bn(num_classes=10)
+    """
+    return _vgg("vgg11_bn", "A", True, weights, progress, **kwargs)
+
+
+def vgg13(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-13, configuration B of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG13_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg13(num_classes=10)
+    """
+    return _vgg("vgg13", "B", False, weights, progress, **kwargs)
+
+
+def vgg13_bn(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-13 with BatchNorm, configuration B of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG13_BN_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg13_bn(num_classes=10)
+    """
+    return _vgg("vgg13_bn", "B", True, weights, progress, **kwargs)
+
+
+def vgg16(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-16, configuration D of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG16_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg16(num_classes=10)
+    """
+    return _vgg("vgg16", "D", False, weights, progress, **kwargs)
+
+
+def vgg16_bn(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-16 with BatchNorm, configuration D of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG16_BN_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg16_bn(num_classes=10)
+    """
+    return _vgg("vgg16_bn", "D", True, weights, progress, **kwargs)
+
+
+def vgg19(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-19, configuration E of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG19_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg19(num_classes=10)
+    """
+    return _vgg("vgg19", "E", False, weights, progress, **kwargs)
+
+
+def vgg19_bn(*, weights: Any = None, progress: bool = True, **kwargs: Any) -> VGG:
+    """VGG-19 with BatchNorm, configuration E of the VGG paper's Table 1.
+
+    Args:
+        weights: ``None``, or torchvision's ``VGG19_BN_Weights`` member or its name
+            (``"DEFAULT"``, ``"IMAGENET1K_V1"``).
+        progress: show the download progress bar.
+        **kwargs: the keyword arguments of ``VGG``.
+
+    Example:
+        >>> model = vgg19_bn(num_classes=10)
+    """
+    return _vgg("vgg19_bn", "E", True, weights, progress, **kwargs)
+
 
 #: The constructors, by torchvision's name.
 VGG_BUILDERS = {

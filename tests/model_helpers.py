@@ -5,10 +5,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from resnet_edu.measure import count_params
 
-def count_params(model: nn.Module) -> int:
-    """Number of trainable and frozen parameters (what torchvision's ``num_params`` counts)."""
-    return sum(p.numel() for p in model.parameters())
+__all__ = ["assert_same_buffers", "assert_same_tensors", "count_params", "randomize_norms"]
 
 
 def randomize_norms(model: nn.Module, seed: int = 1) -> nn.Module:

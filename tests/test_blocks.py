@@ -96,8 +96,8 @@ def test_zero_init_residual_makes_the_block_its_shortcut(make_block):
 
 
 def test_stride_in_1x1_moves_the_stride():
-    paper = Bottleneck(64, 32, 2, stride_in_1x1=True)
-    v15 = Bottleneck(64, 32, 2)
+    paper = Bottleneck(64, 32, 2, make_shortcut("B", 64, 128, 2), stride_in_1x1=True)
+    v15 = Bottleneck(64, 32, 2, make_shortcut("B", 64, 128, 2))
     assert (paper.conv1.stride, paper.conv2.stride) == ((2, 2), (1, 1))
     assert (v15.conv1.stride, v15.conv2.stride) == ((1, 1), (2, 2))
     assert count_params(paper) == count_params(v15)
@@ -107,15 +107,39 @@ def test_stride_in_1x1_moves_the_stride():
     with torch.no_grad():
         f_paper = residual_function_by_hand(paper, x)
         assert f_paper.shape == (2, 128, 4, 4)
-        torch.testing.assert_close(
-            paper.bn3(
-                paper.conv3(
-                    paper.relu(paper.bn2(paper.conv2(paper.relu(paper.bn1(paper.conv1(x))))))
-                )
-            ),
-            f_paper,
-        )
+        torch.testing.assert_close(paper.branch(x), f_paper)
         assert not torch.allclose(f_paper, residual_function_by_hand(v15, x))
+
+
+@pytest.mark.parametrize("kind", ["basic", "bottleneck"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_branch_and_shortcut_are_the_two_terms_of_eq1(kind, stride):
+    block_cls = BasicBlock if kind == "basic" else Bottleneck
+    inplanes, planes = (8, 16) if kind == "basic" else (16, 8)
+    if stride == 1:
+        inplanes = planes * block_cls.expansion  # identity shortcut
+    residual, plain = block_pair(kind, inplanes, planes, stride)
+    x = torch.randn(2, inplanes, 8, 8)
+    with torch.no_grad():
+        f = residual_function_by_hand(residual, x)
+        torch.testing.assert_close(residual.branch(x), f)
+        torch.testing.assert_close(plain.branch(x), f)
+        expected = x if stride == 1 else projection_by_hand(residual, x)
+        torch.testing.assert_close(residual.shortcut(x), expected)
+        torch.testing.assert_close(residual(x), F.relu(residual.branch(x) + residual.shortcut(x)))
+    assert plain.shortcut(x) is None  # a plain block has no shortcut term
+    assert (stride == 1) == (residual.shortcut(x) is x)  # the identity is x itself, not a copy
+
+
+def test_branch_feeds_hooks_the_same_tensors_as_forward():
+    # forward is relu(branch(x) + shortcut(x)): the same modules run once each, in the same order
+    block = BasicBlock(8, 16, 2, make_shortcut("B", 8, 16, 2))
+    order = []
+    for name, module in block.named_modules():
+        if name and not isinstance(module, torch.nn.Sequential):
+            module.register_forward_hook(lambda m, i, o, name=name: order.append(name))
+    block(torch.randn(2, 8, 8, 8))
+    assert order == ["conv1", "bn1", "relu", "conv2", "bn2", "downsample.0", "downsample.1", "relu"]
 
 
 @pytest.mark.parametrize(

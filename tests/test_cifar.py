@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
+
 import pytest
 import torch
 from model_helpers import count_params
-from reference import PAPER_TABLE6_PARAMS_M, SHARED_NUMBERS
 
 import resnet_edu
+from resnet_edu import paper
 from resnet_edu.blocks import BasicBlock, ZeroPadShortcut
 from resnet_edu.cifar import CifarResNet
 
@@ -16,10 +18,11 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 TWIN_DEPTHS = [20, 32, 44, 56, 110]  # depths with both a ResNet and a plain builder
 
 
-@pytest.mark.parametrize("depth, printed", list(PAPER_TABLE6_PARAMS_M.items()))
-def test_parameter_counts_round_to_table6(depth, printed):
+@pytest.mark.parametrize("depth, millions", list(paper.TABLE6_PARAMS_M.items()))
+def test_parameter_counts_round_to_table6(depth, millions):
     with torch.device("meta"):  # resnet1202 has 19M parameters; counting needs no storage
         model = getattr(resnet_edu, f"resnet{depth}")()
+    printed = f"{millions:g}"  # as printed in Table 6: "0.27", ..., "1.7", "19.4"
     decimals = len(printed.split(".")[1])
     assert round(count_params(model) / 1e6, decimals) == float(printed)
 
@@ -98,15 +101,36 @@ def test_depth_counts_weighted_layers():
     assert len(convs) + len(linears) == 56  # 6n + 2 with n = 9, option A adds no conv
 
 
-def test_reference_numbers_match_the_shared_file():
-    """tests/reference.py is a faithful copy of ../shared/reference/paper-numbers.md."""
-    if not SHARED_NUMBERS.exists():
-        pytest.skip(f"{SHARED_NUMBERS} is not beside this checkout")
-    from reference import PAPER_TABLE1_GMACS
+@pytest.mark.parametrize("builder", [resnet_edu.resnet20, resnet_edu.plain20])
+def test_features_is_the_residual_stream_before_pooling(builder):
+    model = builder(in_channels=1).train()
+    x = torch.randn(4, 1, 8, 8)
+    with torch.no_grad():
+        stream = model.layer3(model.layer2(model.layer1(model.relu(model.bn1(model.conv1(x))))))
+        features = model.features(x)
+        torch.testing.assert_close(features, stream)  # (train mode: same batch statistics)
+        assert features.shape == (4, 64, 2, 2)
+        model.eval()
+        torch.testing.assert_close(model(x), model.fc(model.features(x).mean(dim=(2, 3))))
 
-    text = SHARED_NUMBERS.read_text()
-    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.count("|") > 4}
-    for depth, printed in PAPER_TABLE6_PARAMS_M.items():
-        assert f"{printed}M" in rows[f"ResNet-{depth}"]
-    for name, gmacs in PAPER_TABLE1_GMACS.items():
-        assert f"| {gmacs}e9 |" in rows[name]
+
+BUILDERS = [
+    name
+    for name in resnet_edu.__all__
+    if name[0].islower() and name not in {"conv1x1", "conv3x3", "make_shortcut"}
+] + [f"preact.preact_resnet{d}" for d in (20, 32, 44, 56, 110)]
+
+
+@pytest.mark.parametrize("name", BUILDERS)
+def test_builders_are_written_out(name):
+    """``inspect.getsource(resnet_edu.resnet50)`` shows resnet50's own def and docstring."""
+    import resnet_edu.preact  # noqa: F401
+
+    builder = resnet_edu
+    for part in name.split("."):
+        builder = getattr(builder, part)
+    short = name.split(".")[-1]
+    source = inspect.getsource(builder)
+    assert source.startswith(f"def {short}("), source[:80]
+    assert builder.__doc__ and builder.__doc__.strip().splitlines()[0] in source
+    assert len(source.splitlines()) <= 25

@@ -2,7 +2,8 @@
 
 torchvision is the reference answer: its randomly initialised models (seeded identically), its
 weight metadata (``num_params``, ``_ops``) read from the installed package, and its weight files
-(faked offline in a temporary hub cache). The paper's Table 1 FLOPs come from tests/reference.py.
+(faked offline in a temporary hub cache). The paper's Table 1 FLOPs come from ``resnet_edu.paper``.
+Mult-adds are counted with torchinfo here, independently of ``resnet_edu.measure``.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ import torch
 import torchinfo
 import torchvision
 from model_helpers import assert_same_buffers, assert_same_tensors, count_params, randomize_norms
-from reference import PAPER_TABLE1_GMACS
 from torchvision.models import get_model_weights
 
 import resnet_edu
 from resnet_edu.imagenet import IMAGENET_BUILDERS, stage_plan
+from resnet_edu.measure import on_meta
+from resnet_edu.paper import TABLE1_GMACS
 from resnet_edu.weights import WeightsDownloadError, resolve_weights
 
 ARCHS = list(IMAGENET_BUILDERS)
@@ -36,12 +38,6 @@ def twins(name: str, **kwargs):
     torch.manual_seed(0)
     ref = torchvision.models.get_model(name, **kwargs)
     return ours, ref
-
-
-def on_meta(builder, **kwargs) -> torch.nn.Module:
-    """A model without storage: building it is instant, and so is counting its FLOPs."""
-    with torch.device("meta"):
-        return builder(**kwargs)
 
 
 def mult_adds(model: torch.nn.Module, size: int = 224) -> float:
@@ -123,17 +119,17 @@ def test_mult_adds_match_torchvision_metadata(name):
     assert mult_adds(on_meta(IMAGENET_BUILDERS[name])) == pytest.approx(expected, rel=0.01)
 
 
-@pytest.mark.parametrize("name", list(PAPER_TABLE1_GMACS))
+@pytest.mark.parametrize("name", list(TABLE1_GMACS))
 def test_paper_layout_gives_table1_flops(name):
     model = on_meta(IMAGENET_BUILDERS[name], stride_in_1x1=True)
-    assert mult_adds(model) == pytest.approx(PAPER_TABLE1_GMACS[name], rel=0.03)
+    assert mult_adds(model) == pytest.approx(TABLE1_GMACS[name], rel=0.03)
 
 
 def test_stride_placement_is_what_separates_paper_and_torchvision_resnet50():
     v15 = on_meta(resnet_edu.resnet50)
     paper = on_meta(resnet_edu.resnet50, stride_in_1x1=True)
     assert count_params(v15) == count_params(paper)  # the same weights, strided differently
-    assert mult_adds(v15) > 1.03 * PAPER_TABLE1_GMACS["resnet50"]  # v1.5 is not Table 1
+    assert mult_adds(v15) > 1.03 * TABLE1_GMACS["resnet50"]  # v1.5 is not Table 1
     assert paper.layer2[0].conv1.stride == (2, 2) and paper.layer2[0].conv2.stride == (1, 1)
     assert v15.layer2[0].conv1.stride == (1, 1) and v15.layer2[0].conv2.stride == (2, 2)
 

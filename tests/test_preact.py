@@ -8,6 +8,7 @@ from torch import nn
 
 from resnet_edu.blocks import ZeroPadShortcut, conv1x1
 from resnet_edu.cifar import plain20, resnet20
+from resnet_edu.measure import count_params
 from resnet_edu.preact import (
     PreActBlock,
     PreActResNet,
@@ -17,10 +18,6 @@ from resnet_edu.preact import (
     preact_resnet56,
     preact_resnet110,
 )
-
-
-def n_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
 
 
 @pytest.mark.parametrize("size", [32, 8])
@@ -47,13 +44,17 @@ def test_depths_count_weighted_layers():
 def test_option_a_has_exactly_the_parameters_of_the_post_activation_net():
     # BN moves around (no stem BN, one final BN, bn1 sized by the unit's input) but the total
     # of BN parameters is the same, and option A shortcuts have none.
-    assert n_params(preact_resnet20(shortcut="A")) == n_params(resnet20()) == n_params(plain20())
-    assert n_params(PreActResNet(20, residual=False)) == n_params(plain20())
+    assert (
+        count_params(preact_resnet20(shortcut="A"))
+        == count_params(resnet20())
+        == count_params(plain20())
+    )
+    assert count_params(PreActResNet(20, residual=False)) == count_params(plain20())
 
 
 def test_option_b_projection_has_no_bn():
     # the authors' code: a bare 1x1 conv; resnet20(shortcut="B") adds a BN to each of its two
-    extra = n_params(resnet20(shortcut="B")) - n_params(preact_resnet20(shortcut="B"))
+    extra = count_params(resnet20(shortcut="B")) - count_params(preact_resnet20(shortcut="B"))
     assert extra == 2 * (32 + 64)
 
 
@@ -141,3 +142,63 @@ def test_no_norm_variant_runs():
     model = preact_resnet20(norm_layer=nn.Identity, in_channels=1)
     assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
     assert torch.isfinite(model(torch.randn(2, 1, 8, 8))).all()
+
+
+def randomized_unit(inplanes, planes, stride, downsample, **kwargs):
+    torch.manual_seed(0)
+    block = PreActBlock(inplanes, planes, stride, downsample, **kwargs).eval()
+    with torch.no_grad():
+        for bn in (block.bn1, block.bn2):
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 2)
+    return block
+
+
+@pytest.mark.parametrize("kind", ["identity", "projection", "zero-pad", "first-unit", "plain"])
+def test_branch_and_shortcut_are_the_two_terms_of_eq4(kind):
+    downsample = {"projection": conv1x1(4, 8, 2), "zero-pad": ZeroPadShortcut(4, 8, 2)}.get(kind)
+    planes, stride = (8, 2) if downsample is not None else (4, 1)
+    kwargs = {"first-unit": {"preactivate_shortcut": True}, "plain": {"residual": False}}
+    block = randomized_unit(4, planes, stride, downsample, **kwargs.get(kind, {}))
+    x = torch.randn(2, 4, 6, 6)
+    with torch.no_grad():
+        pre = torch.relu(block.bn1(x))
+        f = block.conv2(torch.relu(block.bn2(block.conv1(pre))))
+        torch.testing.assert_close(block.branch(x), f)
+        expected_shortcut = {
+            "identity": x,
+            "projection": block.downsample(pre) if downsample is not None else None,
+            "zero-pad": block.downsample(x) if downsample is not None else None,
+            "first-unit": pre,
+            "plain": None,
+        }[kind]
+        if kind == "plain":
+            assert block.shortcut(x) is None
+            torch.testing.assert_close(block(x), f)
+        else:
+            torch.testing.assert_close(block.shortcut(x), expected_shortcut)
+            torch.testing.assert_close(block(x), f + expected_shortcut)  # nothing after the sum
+
+
+def test_shared_preactivation_updates_bn_statistics_once():
+    # forward computes relu(bn1(x)) once for both paths: one batch, one update of bn1's stats
+    block = PreActBlock(4, 8, 2, conv1x1(4, 8, 2)).train()
+    assert block.preactivate_shortcut
+    x = torch.randn(4, 4, 6, 6)
+    block(x)
+    assert block.bn1.num_batches_tracked.item() == 1
+    momentum = block.bn1.momentum
+    torch.testing.assert_close(block.bn1.running_mean, momentum * x.mean(dim=(0, 2, 3)))
+
+
+def test_features_is_everything_before_the_pooling():
+    torch.manual_seed(0)
+    model = preact_resnet20(in_channels=1).eval()
+    x = torch.randn(2, 1, 8, 8)
+    with torch.no_grad():
+        by_hand = model.layer3(model.layer2(model.layer1(model.conv1(x))))
+        features = model.features(x)
+        torch.testing.assert_close(features, torch.relu(model.bn(by_hand)))
+        assert features.shape == (2, 64, 2, 2)
+        torch.testing.assert_close(model(x), model.fc(features.mean(dim=(2, 3))))

@@ -60,8 +60,8 @@ CONSTRUCTOR_CASES = [
     (ValueError, "config", VGG, ("F",), {}),
     (ValueError, "config", VGG, ([64, "M", 128],), {}),
     (ValueError, "dropout", resnet_edu.vgg16, (), {"dropout": 1.5}),
-    (ValueError, "groups", BasicBlock, (64, 64), {"groups": 2}),
-    (ValueError, "dilation", BasicBlock, (64, 64), {"dilation": 2}),
+    (TypeError, "groups", BasicBlock, (64, 64), {"groups": 2}),  # not torchvision's no-op
+    (TypeError, "dilation", BasicBlock, (64, 64), {"dilation": 2}),
     (ValueError, "stride", Bottleneck, (64, 16), {"stride": 0}),
     (ValueError, "shortcut", make_shortcut, ("D", 16, 32, 2), {}),
     (ValueError, "out_channels", ZeroPadShortcut, (32, 16, 2), {}),
