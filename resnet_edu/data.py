@@ -63,6 +63,24 @@ class DatasetUnavailableError(RuntimeError):
     """The dataset's files are missing (or unreadable) and could not be downloaded."""
 
 
+#: Largest side ``digits(size=...)`` accepts: 1,797 images x 3 channels x 128^2 floats = 353 MB.
+MAX_DIGITS_SIZE = 128
+
+
+def _check_bool(name: str, value: object) -> None:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+
+
+def _check_split(name: str, held_out: int, total: int, classes: int) -> None:
+    """A stratified split needs at least one image per class on each side."""
+    if held_out < classes or total - held_out < classes:
+        raise ValueError(
+            f"{name} leaves {held_out} of {total} images on one side and {total - held_out} on "
+            f"the other; a stratified split of {classes} classes needs >= {classes} on each side"
+        )
+
+
 @dataclass(frozen=True)
 class Loaders:
     """Train and test loaders of one dataset, and what a model for it needs to know.
@@ -126,6 +144,11 @@ class ImageTensors(Dataset):
         pad: int = 4,
         seed: int = 0,
     ) -> None:
+        if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
+            raise TypeError(
+                f"images and labels must be torch.Tensors, got {type(images).__name__} and "
+                f"{type(labels).__name__}"
+            )
         if images.dim() != 4 or len(images) != len(labels):
             raise ValueError(
                 f"images must be (N, C, H, W) with N == len(labels), got {tuple(images.shape)} "
@@ -134,6 +157,10 @@ class ImageTensors(Dataset):
         channels = images.shape[1]
         if len(mean) != channels or len(std) != channels:
             raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
+        if not all(float(v) > 0 for v in std):
+            raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
+        _check_bool("augment", augment)
+        check_int("seed", seed)
         self.images, self.labels = images, labels.long()
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
@@ -221,11 +248,17 @@ def digits(
     check_int("test_batch_size", test_batch_size, minimum=1)
     check_int("size", size, minimum=1)
     check_int("seed", seed, minimum=0)
+    check_int("num_workers", num_workers, minimum=0)
+    if size > MAX_DIGITS_SIZE:
+        raise ValueError(
+            f"size must be <= {MAX_DIGITS_SIZE} (8 is the original, 32 CIFAR's), got {size}"
+        )
     if channels not in (1, 3):
         raise ValueError(f"channels must be 1 or 3, got {channels!r}")
     check_positive_number("test_fraction", test_fraction)
     if not 0 < test_fraction < 1:
         raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    _check_split("test_fraction", round(test_fraction * 1797), 1797, 10)
 
     bunch = load_digits()
     images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), 0..16
@@ -282,6 +315,7 @@ def _cifar_loaders(
     if val_split:
         if val_split >= len(train_labels):
             raise ValueError(f"val_split must be < {len(train_labels)} images, got {val_split}")
+        _check_split("val_split", val_split, len(train_labels), len(names))
         train_idx, val_idx = _stratified_split(train_labels.numpy(), val_split, seed)
     else:
         train_idx, val_idx = torch.arange(len(train_labels)), None
@@ -365,10 +399,15 @@ def cifar10(
     """
     import torchvision
 
+    if not isinstance(root, (str, Path)):
+        raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
     for name, value in (("batch_size", batch_size), ("test_batch_size", test_batch_size)):
         check_int(name, value, minimum=1)
     check_int("val_split", val_split, minimum=0)
     check_int("seed", seed, minimum=0)
+    check_int("num_workers", num_workers, minimum=0)
+    _check_bool("download", download)
+    _check_bool("augment", augment)
     root = Path(root).expanduser()
     try:
         sets = [
@@ -445,6 +484,9 @@ def synthetic(
         ("batch_size", batch_size),
     ):
         check_int(name, value, minimum=1)
+    for name, value in (("val_split", val_split), ("seed", seed), ("num_workers", num_workers)):
+        check_int(name, value, minimum=0)
+    _check_bool("augment", augment)
     g = torch.Generator().manual_seed(seed)
 
     def make(n: int) -> tuple[Tensor, Tensor]:
@@ -502,6 +544,10 @@ class EpochSampler(torch.utils.data.Sampler[int]):
     ) -> None:
         check_int("length", length, minimum=1)
         check_int("num_replicas", num_replicas, minimum=1)
+        check_int("rank", rank)
+        check_int("seed", seed)
+        _check_bool("shuffle", shuffle)
+        _check_bool("pad", pad)
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
         self.length, self.shuffle, self.seed = length, shuffle, seed

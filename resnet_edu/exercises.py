@@ -151,6 +151,10 @@ def check_basic_block(
             "block(inplanes, planes, stride, downsample), e.g. check_basic_block(MyBasicBlock); "
             f"got {type(user_cls_or_factory).__name__}"
         )
+    if not isinstance(raise_on_failure, bool):
+        raise TypeError(f"raise_on_failure must be True or False, got {raise_on_failure!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
     name = getattr(user_cls_or_factory, "__name__", type(user_cls_or_factory).__name__)
     result = CheckResult(ok=True, name=name)
     with torch.random.fork_rng(devices=[]):

@@ -22,12 +22,14 @@ mode are restored exactly afterwards, even if a loss evaluation raises.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_module
+from ._checks import check_module, check_positive_number
+from .train import evaluate
 
 Direction = dict[str, Tensor]
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
@@ -52,6 +54,8 @@ def filter_normalized_direction(
         >>> d = filter_normalized_direction(model, generator=torch.Generator().manual_seed(0))
     """
     check_module("model", model)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     direction = {}
     for name, p in model.named_parameters():
         if p.dim() <= 1:
@@ -86,27 +90,28 @@ def _check_direction(name: str, direction: Direction, params: dict[str, nn.Param
 def _batches(data: Data) -> list[tuple[Tensor, Tensor]]:
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
         return [data]
-    if isinstance(data, Tensor) or not isinstance(data, Iterable):
+    if isinstance(data, (str, bytes, Tensor)) or not isinstance(data, Iterable):
         raise TypeError(
             "data must be an (inputs, targets) tuple of tensors or an iterable of such batches, "
             f"got {type(data).__name__}"
         )
-    return list(data)
+    batches = list(data)  # read once: every grid point sees the same examples
+    for batch in batches:
+        if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+            raise TypeError(f"data must yield (inputs, targets) pairs, got {type(batch).__name__}")
+    return batches
 
 
 def _grid(name: str, values: Sequence[float] | np.ndarray | Tensor) -> np.ndarray:
-    grid = np.asarray(values, dtype=float)
+    if isinstance(values, (str, bytes)):
+        raise TypeError(f"{name} must be a 1-D sequence of numbers, got a str")
+    try:
+        grid = np.asarray(values, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"{name} must be a 1-D sequence of numbers, got {values!r:.60}") from err
     if grid.ndim != 1 or grid.size == 0 or not np.isfinite(grid).all():
         raise ValueError(f"{name} must be a non-empty 1-D sequence of finite numbers")
     return grid
-
-
-def _mean_loss(model: nn.Module, loss_fn: LossFn, batches: list[tuple[Tensor, Tensor]]) -> float:
-    total = count = 0.0
-    for x, y in batches:
-        total += loss_fn(model(x), y).item() * len(y)  # loss_fn returns a batch mean
-        count += len(y)
-    return total / count
 
 
 @torch.no_grad()
@@ -138,6 +143,11 @@ def loss_surface(
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     params = dict(model.named_parameters())
+    for name, value in (("directions", directions), ("coordinates", coordinates)):
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(
+                f"{name} must be a list with one entry per axis, got {type(value).__name__}"
+            )
     if len(directions) != len(coordinates):
         raise ValueError("directions and coordinates must have one entry per axis")
     for i, d in enumerate(directions):
@@ -149,8 +159,6 @@ def loss_surface(
 
     theta = {k: p.detach().clone() for k, p in params.items()}
     moving = [k for k in params if any(d[k].any() for d in directions)]
-    was_training = model.training
-    model.eval()
     losses = np.empty([len(g) for g in grids])
     try:
         for index in np.ndindex(*losses.shape):
@@ -159,11 +167,11 @@ def loss_surface(
                 for axis, i in enumerate(index):
                     new.add_(directions[axis][k], alpha=float(grids[axis][i]))
                 params[k].copy_(new)
-            losses[index] = _mean_loss(model, loss_fn, batches)
+            # the package's one evaluation loop: eval mode, flags restored, batch-mean losses
+            losses[index] = evaluate(model, batches, loss_fn=loss_fn)[0]
     finally:
         for k, p in params.items():
             p.copy_(theta[k])
-        model.train(was_training)
     return losses
 
 
@@ -180,6 +188,8 @@ def loss_surface_1d(
         >>> d = filter_normalized_direction(model)
         >>> loss_surface_1d(model, F.cross_entropy, (x, y), d, np.linspace(-1, 1, 21))
     """
+    _check_direction("direction", direction, dict(check_module("model", model).named_parameters()))
+    _grid("alphas", alphas)
     return loss_surface(model, loss_fn, data, [direction], [alphas])
 
 
@@ -195,7 +205,7 @@ def loss_surface_2d(
     """L(θ + α d1 + β d2) on a grid: array ``[i, j]`` = loss at ``(alphas[i], betas[j])``.
 
     For ``plt.contour(alphas, betas, Z)`` pass ``Z = losses.T`` (matplotlib indexes rows by
-    y); ``plots_why.landscape_contour`` does that for you.
+    y); ``plots.landscape_contour`` does that for you.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -205,43 +215,51 @@ def loss_surface_2d(
         >>> loss_surface_2d(model, F.cross_entropy, (x, y), d1, d2, grid, grid).shape
         (11, 11)
     """
+    params = dict(check_module("model", model).named_parameters())
+    _check_direction("d1", d1, params)
+    _check_direction("d2", d2, params)
+    _grid("alphas", alphas)
+    _grid("betas", betas)
     return loss_surface(model, loss_fn, data, [d1, d2], [alphas, betas])
 
 
-def surface_roughness(losses: np.ndarray) -> float:
-    """Mean |second difference| of a 1-D or 2-D loss surface, relative to its mean |first diff|.
+def _surface(losses: Any) -> np.ndarray:
+    if isinstance(losses, (str, bytes)):
+        raise TypeError("losses must be a 2-D array of numbers, got a str")
+    try:
+        z = np.asarray(losses, dtype=float)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"losses must be a 2-D array of numbers, got {losses!r:.60}") from err
+    if z.ndim != 2 or min(z.shape) < 3:
+        raise ValueError(f"losses must be a 2-D array of at least 3x3 points, got shape {z.shape}")
+    return z
 
-    A smooth bowl has a small, steady second difference compared with its slope (≈ 0 for a
-    straight line, small for a parabola sampled finely); a chaotic surface with many local
-    bumps has second differences as large as its first ones. Used to put one number on "the
-    plain net's landscape is rougher" (Li et al., Fig. 5); grid spacing cancels out.
 
-    Example:
-        >>> surface_roughness(np.linspace(-1, 1, 11) ** 2)
-        0.4
-    """
-    z = np.asarray(losses, dtype=float)
-    if z.ndim not in (1, 2) or min(z.shape) < 3:
+def _spacing(name: str, grid: Sequence[float] | None, points: int) -> float:
+    if grid is None:
+        return 1.0
+    values = _grid(name, grid)
+    if values.size != points:
         raise ValueError(
-            f"losses must be a 1-D or 2-D array with >= 3 points per axis, got {z.shape}"
+            f"{name} must have {points} values (one per row/column of losses), got {values.size}"
         )
-    first, second = [], []
-    for axis in range(z.ndim):
-        first.append(np.abs(np.diff(z, axis=axis)).mean())
-        second.append(np.abs(np.diff(z, n=2, axis=axis)).mean())
-    return float(np.mean(second) / max(np.mean(first), 1e-12))
+    steps = np.diff(values)
+    if not (np.all(steps > 0) and np.allclose(steps, steps[0])):
+        raise ValueError(f"{name} must be evenly spaced and increasing, like np.linspace")
+    return float(steps[0])
 
 
-def curvature_ratio_map(
+def slice_curvature_ratio_map(
     losses: np.ndarray, alphas: Sequence[float] | None = None, betas: Sequence[float] | None = None
 ) -> np.ndarray:
-    """|λ_min / λ_max| of the finite-difference Hessian at each interior grid point.
+    """|λ_min / λ_max| of the 2x2 Hessian OF THE 2-D SLICE at each interior grid point.
 
-    Li et al. (2018, Fig. 7) map this ratio of the Hessian's extreme eigenvalues to show where a
-    surface is convex (ratio 0: no negative curvature) and where it is not. Here the 2x2
-    Hessian of the plotted *slice* is estimated with central differences on the grid, so it is
-    the curvature of the surface as drawn, not of the full weight space. Points with
-    ``λ_min >= 0`` get 0.
+    Li et al. (2018, Fig. 7) map |λ_min / λ_max| of the *full* Hessian (all weights), computed
+    with Hessian-vector products, to show where the landscape is convex. This is a cheaper,
+    different quantity: the 2x2 Hessian of the plotted slice L(θ + α d1 + β d2), estimated
+    with central differences on the grid -- the curvature of the surface as drawn, in two of
+    the network's many dimensions. A slice can look convex where the full Hessian has negative
+    eigenvalues. Points with ``λ_min >= 0`` get 0.
 
     Args:
         losses: ``loss_surface_2d(...)``, shape ``(len(alphas), len(betas))``, >= 3x3.
@@ -251,14 +269,12 @@ def curvature_ratio_map(
         An array of shape ``(len(alphas) - 2, len(betas) - 2)``.
 
     Example:
-        >>> curvature_ratio_map(grid[:, None] ** 2 + grid[None, :] ** 2).max()
+        >>> slice_curvature_ratio_map(grid[:, None] ** 2 + grid[None, :] ** 2).max()
         0.0
     """
-    z = np.asarray(losses, dtype=float)
-    if z.ndim != 2 or min(z.shape) < 3:
-        raise ValueError(f"losses must be a 2-D array of at least 3x3 points, got shape {z.shape}")
-    ha = 1.0 if alphas is None else float(np.diff(_grid("alphas", alphas)).mean())
-    hb = 1.0 if betas is None else float(np.diff(_grid("betas", betas)).mean())
+    z = _surface(losses)
+    ha = _spacing("alphas", alphas, z.shape[0])
+    hb = _spacing("betas", betas, z.shape[1])
     zaa = (z[2:, 1:-1] - 2 * z[1:-1, 1:-1] + z[:-2, 1:-1]) / ha**2
     zbb = (z[1:-1, 2:] - 2 * z[1:-1, 1:-1] + z[1:-1, :-2]) / hb**2
     zab = (z[2:, 2:] - z[2:, :-2] - z[:-2, 2:] + z[:-2, :-2]) / (4 * ha * hb)
@@ -270,19 +286,26 @@ def curvature_ratio_map(
     return np.where(largest > 0, ratio, 0.0)
 
 
-def nonconvex_fraction(
+def slice_nonconvex_fraction(
     losses: np.ndarray,
     alphas: Sequence[float] | None = None,
     betas: Sequence[float] | None = None,
     *,
     tol: float = 0.01,
 ) -> float:
-    """Share of interior grid points whose curvature ratio exceeds ``tol`` (non-convex there).
+    """Share of a 2-D slice's interior grid points with negative curvature beyond ``tol``.
 
-    One number for "the plain net's landscape is less convex" (Li et al. 2018, Fig. 7); see
-    ``curvature_ratio_map``.
+    One number for "the plain net's slice is less convex": the share of points where the
+    slice's 2x2 Hessian has |λ_min / λ_max| > ``tol`` (see ``slice_curvature_ratio_map``). It
+    is NOT Li et al.'s Fig. 7 quantity, which uses the full Hessian; it describes the slice
+    drawn, not the landscape.
 
     Example:
-        >>> nonconvex_fraction(z_plain, grid, grid) > nonconvex_fraction(z_resnet, grid, grid)
+        >>> slice_nonconvex_fraction(z_plain, a, b) > slice_nonconvex_fraction(z_res, a, b)
     """
-    return float((curvature_ratio_map(losses, alphas, betas) > tol).mean())
+    tol = check_positive_number("tol", tol, allow_zero=True)
+    return float((slice_curvature_ratio_map(losses, alphas, betas) > tol).mean())
+
+
+#: Deprecated name of ``slice_nonconvex_fraction`` (chapter 8 until it migrates); remove then.
+nonconvex_fraction = slice_nonconvex_fraction

@@ -180,6 +180,8 @@ def _trace(model: nn.Module, size: tuple[int, ...]) -> tuple[list[LayerCost], di
     try:
         with eval_mode(model), torch.no_grad():
             functional_call(model, meta, (torch.zeros(size, device="meta"),))
+    except RuntimeError as err:  # a shape mismatch deep inside torch: say which argument
+        raise ValueError(f"input_size {size} does not fit the model: {err}") from None
     finally:
         for hook in hooks:
             hook.remove()
@@ -258,6 +260,8 @@ def source(
     Example:
         >>> print(source(resnet_edu.blocks.BasicBlock.forward, docstring=False))
     """
+    if not isinstance(docstring, bool):
+        raise TypeError(f"docstring must be True or False, got {docstring!r}")
     for arg, value in (("first", first), ("last", last)):
         if value is not None and (not isinstance(value, str) or not value):
             raise TypeError(f"{arg} must be a non-empty str or None, got {value!r}")

@@ -28,11 +28,14 @@ its running statistics); the model's mode is restored afterwards.
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from ._checks import check_int, check_module, check_positive_number
+from .measure import eval_mode
 
 
 def line_1d(n_points: int = 256, low: float = -2.0, high: float = 2.0) -> Tensor:
@@ -43,6 +46,9 @@ def line_1d(n_points: int = 256, low: float = -2.0, high: float = 2.0) -> Tensor
         tensor([-2., -1.,  0.,  1.,  2.])
     """
     check_int("n_points", n_points, minimum=2)
+    for name, value in (("low", low), ("high", high)):
+        if isinstance(value, bool) or not isinstance(value, Real) or not np.isfinite(value):
+            raise TypeError(f"{name} must be a finite number, got {value!r}")
     if not high > low:
         raise ValueError(f"high must be > low, got low={low}, high={high}")
     return torch.linspace(low, high, n_points).unsqueeze(1)
@@ -80,8 +86,12 @@ def input_line(
         x0 = x0[0]
     check_int("n_points", n_points, minimum=2)
     radius = check_positive_number("radius", radius)
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {generator!r}")
     if direction is None:
         direction = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    elif not isinstance(direction, Tensor):
+        raise TypeError(f"direction must be a torch.Tensor or None, got {type(direction).__name__}")
     elif direction.shape != x0.shape:
         raise ValueError(
             f"direction must have the shape of x0 {tuple(x0.shape)}, got {tuple(direction.shape)}"
@@ -109,19 +119,20 @@ def calibrate_bn(model: nn.Module, inputs: Tensor) -> nn.Module:
         >>> model = calibrate_bn(ToyNet(24), line_1d())
     """
     check_module("model", model)
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
     momenta = [m.momentum for m in norms]
-    was_training = model.training
     try:
-        for m in norms:
-            m.reset_running_stats()
-            m.momentum = None  # cumulative average: after one batch, exactly its statistics
-        model.train()
-        model(inputs)
+        with eval_mode(model):  # restores every module's flag after the train-mode pass below
+            for m in norms:
+                m.reset_running_stats()
+                m.momentum = None  # cumulative average: after one batch, exactly its statistics
+            model.train()
+            model(inputs)
     finally:
         for m, momentum in zip(norms, momenta, strict=True):
             m.momentum = momentum
-        model.train(was_training)
     return model
 
 
@@ -140,17 +151,13 @@ def input_gradients(model: nn.Module, inputs: Tensor, *, unit: int = 0) -> Tenso
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
     check_int("unit", unit, minimum=0)
-    was_training = model.training
-    model.eval()
-    try:
+    with eval_mode(model):
         x = inputs.detach().clone().requires_grad_(True)
         out = model(x)
         if out.dim() != 2 or unit >= out.shape[1]:
             raise ValueError(f"unit must index the model's outputs {tuple(out.shape)}, got {unit}")
         # eval mode: samples are independent, so the gradient of the sum is per-sample
         (grad,) = torch.autograd.grad(out[:, unit].sum(), x)
-    finally:
-        model.train(was_training)
     return grad
 
 
@@ -173,7 +180,11 @@ def gradient_autocorrelation(grads: Tensor, max_lag: int) -> np.ndarray:
     """
     if not isinstance(grads, Tensor):
         raise TypeError(f"grads must be a torch.Tensor, got {type(grads).__name__}")
-    g = grads.detach().double().flatten(1)
+    if grads.dim() == 0 or len(grads) < 2:
+        raise ValueError(
+            f"grads must be (n_points, ...) with n_points >= 2, got {tuple(grads.shape)}"
+        )
+    g = grads.detach().double().reshape(len(grads), -1)
     n = g.shape[0]
     check_int("max_lag", max_lag, minimum=0)
     if max_lag > n - 2:
@@ -249,6 +260,9 @@ class ToyNet(nn.Module):
         super().__init__()
         check_int("depth", depth, minimum=0)
         check_int("width", width, minimum=1)
+        for name, value in (("residual", residual), ("batchnorm", batchnorm)):
+            if not isinstance(value, bool):
+                raise TypeError(f"{name} must be True or False, got {value!r}")
         if residual and depth % 2:
             raise ValueError(f"depth must be even for a residual ToyNet, got {depth}")
         self.residual = residual
