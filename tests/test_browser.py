@@ -1,9 +1,12 @@
-"""A real browser reads the built book: images load, maths renders, links and Colab buttons work.
+"""A real browser reads the built book: images load, maths renders, links and Colab buttons work,
+the console stays clean, and the pages work on a phone.
 
 Headless Chromium (Debian's ``chromium`` + ``chromium-driver``, installed by ``.ci/run``) opens
-every chapter of ``_build/html`` through a loopback HTTP server. A screenshot of each page is
-saved under ``_build/screenshots/`` as a CI artifact. Where Chromium is absent the tests are
-skipped with that reason; the book is built first if ``make book`` has not run.
+every chapter of ``_build/html`` through a loopback HTTP server, on a desktop window and on a
+phone's (390 CSS pixels, emulated). Every page is opened as on a first visit (empty local
+storage), and any error in the browser's console fails the test. A screenshot of each page, at
+both widths, is saved under ``_build/screenshots/`` as a CI artifact. Where Chromium is absent
+the tests are skipped with that reason; the book is built first if ``make book`` has not run.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ def _pages() -> list[str]:
 PAGES = _pages()
 
 
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:  # no line per request in the test output
+        pass
+
+
 @pytest.fixture(scope="module")
 def site() -> str:
     """Serve ``_build/html`` on a free loopback port (building the book first if needed)."""
@@ -52,8 +60,7 @@ def site() -> str:
             [sys.executable, "-m", "jupyter_book", "build", "-W", "-n", "--keep-going", str(ROOT)],
             check=True,
         )
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(HTML))
-    handler.log_message = lambda *args, **kwargs: None
+    handler = functools.partial(_QuietHandler, directory=str(HTML))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -61,8 +68,10 @@ def site() -> str:
     server.shutdown()
 
 
-@pytest.fixture(scope="module")
-def browser():
+PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
+
+
+def _chrome():
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -81,10 +90,40 @@ def browser():
         "--window-size=1280,1600",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # read the console
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.set_page_load_timeout(60)
+    return driver
+
+
+@pytest.fixture(scope="module")
+def browser():
+    driver = _chrome()
     yield driver
     driver.quit()
+
+
+@pytest.fixture(scope="module")
+def phone():
+    """The same browser with a phone's screen: 390 CSS pixels wide, touch, mobile layout."""
+    driver = _chrome()
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", PHONE)
+    yield driver
+    driver.quit()
+
+
+def _first_visit(browser, url: str) -> None:
+    """Open ``url`` as a reader's first visit: nothing in local storage (the theme keeps the
+    light/dark mode there), and the console log emptied first."""
+    if browser.current_url.startswith("http"):
+        browser.execute_script("window.localStorage.clear(); window.sessionStorage.clear();")
+    browser.get_log("browser")
+    _open(browser, url)
+
+
+def _console_errors(browser) -> list[str]:
+    """The console's errors since the last read: script errors, failed requests (a 404)..."""
+    return [e["message"] for e in browser.get_log("browser") if e["level"] == "SEVERE"]
 
 
 def _open(browser, url: str) -> None:
@@ -103,7 +142,8 @@ def _open(browser, url: str) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_page_renders(browser, site, page):
     url = urljoin(site, page)
-    _open(browser, url)
+    _first_visit(browser, url)
+    errors = _console_errors(browser)
     SHOTS.mkdir(parents=True, exist_ok=True)
     # The whole page, not only the first screen: the window grows to the document's height.
     height = browser.execute_script("return document.documentElement.scrollHeight")
@@ -128,23 +168,90 @@ def test_page_renders(browser, site, page):
         assert n_typeset >= n_math, f"{page}: {n_math} maths elements but {n_typeset} typeset"
     text = browser.execute_script("return document.querySelector('main').innerText")
     assert "\\(" not in text and "$$" not in text, f"{page}: raw TeX left in the page"
+    errors += _console_errors(browser)
+    assert errors == [], f"{page}: {len(errors)} console error(s): {errors}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_on_a_phone(phone, site, page):
+    """At 390 px: no console error, nothing wider than the screen (code and tables scroll in
+    their own box), and the navigation opens from the visible menu button."""
+    _first_visit(phone, urljoin(site, page))
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    name = page.replace("/", "_").removesuffix(".html")
+    phone.save_screenshot(str(SHOTS / f"phone_{name}.png"))
+    errors = _console_errors(phone)
+    assert errors == [], f"{page} (phone): {len(errors)} console error(s): {errors}"
+
+    # On a phone, content wider than the screen widens the layout viewport: innerWidth grows.
+    inner, scroll = phone.execute_script(
+        "return [window.innerWidth, document.documentElement.scrollWidth]"
+    )
+    wide = phone.execute_script(
+        """
+        const w = arguments[0];
+        return [...document.querySelectorAll('main *')]
+          .filter(e => e.getBoundingClientRect().right > w + 1)
+          .filter(e => !e.parentElement.closest('main *') ||
+                       e.parentElement.getBoundingClientRect().right <= w + 1)
+          .slice(0, 5).map(e => e.tagName + '.' + e.className + ': '
+                                + e.textContent.slice(0, 60));
+        """,
+        PHONE["width"],
+    )
+    assert max(inner, scroll) <= PHONE["width"], (
+        f"{page}: the page is {max(inner, scroll)} px wide on a {PHONE['width']} px phone: {wide}"
+    )
+
+    toggle = phone.execute_script(
+        "return [...document.querySelectorAll('.primary-toggle')]"
+        ".find(b => b.offsetParent !== null && b.getBoundingClientRect().width > 0)"
+    )
+    assert toggle is not None, f"{page}: no visible button opens the navigation on a phone"
+    assert _navigation_links(phone)[1] == 0, f"{page}: the navigation covers the page"
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    toggle.click()
+    WebDriverWait(phone, 10).until(lambda d: _navigation_links(d)[1] > 0)
+    shown, in_view = _navigation_links(phone)
+    assert shown >= len(PAGES) - 1, f"{page}: the opened navigation shows {shown} links"
+    phone.save_screenshot(str(SHOTS / f"phone_{name}_navigation.png"))
+
+
+def _navigation_links(browser) -> tuple[int, int]:
+    """Links of the book's navigation that are displayed, and those of them on the screen (on a
+    phone the theme moves the navigation into a dialog when the menu button is tapped)."""
+    return tuple(
+        browser.execute_script(
+            """
+            const links = [...document.querySelectorAll('.bd-sidebar-primary a.reference')]
+              .map(a => a.getBoundingClientRect()).filter(r => r.width > 0 && r.height > 0);
+            const seen = links.filter(r => r.right > 0 && r.left < window.innerWidth
+                                        && r.bottom > 0 && r.top < window.innerHeight);
+            return [links.length, seen.length];
+            """
+        )
+    )
 
 
 @pytest.mark.parametrize(
     "page", [p for p in PAGES if p.startswith("book/") and "references" not in p]
 )
 def test_colab_button_points_at_this_chapter(browser, site, page):
-    _open(browser, urljoin(site, page))
+    _first_visit(browser, urljoin(site, page))
     links = browser.execute_script(
         "return [...document.querySelectorAll('a')].map(a => a.href)"
         ".filter(h => h.includes('colab.research.google.com'))"
     )
-    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
-    repo = urlparse(url).path.strip("/")
-    expected = f"https://colab.research.google.com/github/{repo}/blob/main/" + page.replace(
-        ".html", ".ipynb"
-    )
+    # The chapter's Colab twin (colab/X.ipynb, plain Markdown), not its MyST source book/X.ipynb.
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    repo = urlparse(config["repository"]["url"]).path.strip("/")
+    branch = config["repository"]["branch"]
+    twin = "colab/" + page.removeprefix("book/").replace(".html", ".ipynb")
+    assert (ROOT / twin).exists(), f"{page}: no Colab twin {twin}; run tools/colab.py build"
+    expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{twin}"
     assert expected in links, f"{page}: Colab links {links}, expected {expected}"
+    assert not [h for h in links if "/blob/" in h and "/book/" in h], f"{page}: {links}"
 
 
 def test_internal_links_resolve(browser, site):
