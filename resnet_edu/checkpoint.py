@@ -93,7 +93,7 @@ def _umask() -> int:
 
 
 def _megabytes(n: int) -> str:
-    return f"{n / 1e6:.1f} MB"
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:

@@ -298,6 +298,11 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int, warming_up: 
         >>> learning_rate(TrainConfig(), 600, 1000, warming_up=False)  # after the 1st milestone
         0.01...
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    check_int("total_steps", total_steps, minimum=1)
+    check_int("step", step, minimum=0)
+    _check_bool("warming_up", warming_up)
     if warming_up:
         return config.warmup_lr
     passed = sum(step >= round(m * total_steps) for m in config.milestones)
@@ -527,11 +532,14 @@ class TrainState:
         bad = [(first + i + 1, v) for i, v in enumerate(losses) if not math.isfinite(v)]
         if bad:
             step, value = bad[0]
-            raise NonFiniteLossError(
-                f"the training loss is {value} at step {step} (lr {self.history.lr[step - 1]:g}):"
-                " training diverged, so it stops; no checkpoint holds a diverged state. Use a "
-                f"smaller learning rate (lr={self.config.lr:g}) or a warm-up"
-            )
+            raise self._diverged(f"the training loss is {value} at step {step}", step)
+
+    def _diverged(self, what: str, step: int | None = None) -> NonFiniteLossError:
+        lr = self.history.lr[(step or self.step) - 1]
+        return NonFiniteLossError(
+            f"{what} (lr {lr:g}): training diverged, so it stops; no checkpoint holds a diverged "
+            f"state. Use a smaller learning rate (lr={self.config.lr:g}) or a warm-up"
+        )
 
     def count_correct(self) -> None:
         """Move the right answers counted on the device into ``epoch_counts`` (one sync)."""
@@ -630,7 +638,10 @@ class TrainState:
         set_rng_state(saved["rng"])
 
     def save(self, path: Path) -> None:
-        """Write the checkpoint (rank 0 only; collective under torchrun)."""
+        """Write the checkpoint (rank 0 only; collective under torchrun); never a diverged one."""
+        tensors = self.model.state_dict().values()  # weights and BatchNorm statistics
+        if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+            raise self._diverged(f"the weights are NaN or infinite after step {self.step}")
         state = self.state_dict()
         if self.world.rank == 0:
             save_checkpoint(path, state)
