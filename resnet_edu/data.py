@@ -72,6 +72,18 @@ def _check_bool(name: str, value: object) -> None:
         raise TypeError(f"{name} must be True or False, got {value!r}")
 
 
+def _check_args(
+    *, positive: dict[str, object], non_negative: dict[str, object], flags: dict[str, object]
+) -> None:
+    """Ints >= 1, ints >= 0 and bools, each named in its error."""
+    for name, value in positive.items():
+        check_int(name, value, minimum=1)
+    for name, value in non_negative.items():
+        check_int(name, value, minimum=0)
+    for name, value in flags.items():
+        _check_bool(name, value)
+
+
 def _check_split(name: str, held_out: int, total: int, classes: int) -> None:
     """A stratified split needs at least one image per class on each side."""
     if held_out < classes or total - held_out < classes:
@@ -242,32 +254,11 @@ def digits(
         >>> x, y = next(iter(train)); x.shape
         torch.Size([64, 3, 8, 8])
     """
-    from sklearn.datasets import load_digits
 
-    check_int("batch_size", batch_size, minimum=1)
-    check_int("test_batch_size", test_batch_size, minimum=1)
-    check_int("size", size, minimum=1)
-    check_int("seed", seed, minimum=0)
-    check_int("num_workers", num_workers, minimum=0)
-    if size > MAX_DIGITS_SIZE:
-        raise ValueError(
-            f"size must be <= {MAX_DIGITS_SIZE} (8 is the original, 32 CIFAR's), got {size}"
-        )
-    if channels not in (1, 3):
-        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-    check_positive_number("test_fraction", test_fraction)
-    if not 0 < test_fraction < 1:
-        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
-    _check_split("test_fraction", round(test_fraction * 1797), 1797, 10)
-
-    bunch = load_digits()
-    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), 0..16
-    if size != images.shape[-1]:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
-    images = images.repeat(1, channels, 1, 1)
-    labels = torch.tensor(bunch.target, dtype=torch.long)
+    _check_digits(batch_size, test_fraction, seed, size, channels, test_batch_size, num_workers)
+    images, labels = _digits_tensors(size, channels)
     held_out = round(test_fraction * len(labels))
-    train_idx, test_idx = _stratified_split(bunch.target, held_out, seed)
+    train_idx, test_idx = _stratified_split(labels.numpy(), held_out, seed)
     # One mean and std for all channels: the channels are copies of one grey image.
     mean, std = images[train_idx].mean().item(), images[train_idx].std().item()
     norm = {"mean": [mean] * channels, "std": [std] * channels}
@@ -281,6 +272,36 @@ def digits(
         image_size=size,
         names=tuple(str(i) for i in range(10)),
     )
+
+
+def _check_digits(batch_size, test_fraction, seed, size, channels, test_batch_size, num_workers):
+    """digits()'s arguments, each checked by name before anything is loaded."""
+    _check_args(
+        positive={"batch_size": batch_size, "test_batch_size": test_batch_size, "size": size},
+        non_negative={"seed": seed, "num_workers": num_workers},
+        flags={},
+    )
+    if size > MAX_DIGITS_SIZE:
+        raise ValueError(
+            f"size must be <= {MAX_DIGITS_SIZE} (8 is the original, 32 CIFAR's), got {size}"
+        )
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+    check_positive_number("test_fraction", test_fraction)
+    if not 0 < test_fraction < 1:
+        raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}")
+    _check_split("test_fraction", round(test_fraction * 1797), 1797, 10)
+
+
+def _digits_tensors(size: int, channels: int) -> tuple[Tensor, Tensor]:
+    """scikit-learn's digits as (N, channels, size, size) floats in 0..16, and their labels."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.tensor(bunch.images, dtype=torch.float32).unsqueeze(1)  # (N, 1, 8, 8), 0..16
+    if size != images.shape[-1]:
+        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False)
+    return images.repeat(1, channels, 1, 1), torch.tensor(bunch.target, dtype=torch.long)
 
 
 def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
@@ -397,18 +418,30 @@ def cifar10(
         >>> len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)
         (45000, 5000, 10000)
     """
-    import torchvision
-
     if not isinstance(root, (str, Path)):
         raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
-    for name, value in (("batch_size", batch_size), ("test_batch_size", test_batch_size)):
-        check_int(name, value, minimum=1)
-    check_int("val_split", val_split, minimum=0)
-    check_int("seed", seed, minimum=0)
-    check_int("num_workers", num_workers, minimum=0)
-    _check_bool("download", download)
-    _check_bool("augment", augment)
-    root = Path(root).expanduser()
+    _check_args(
+        positive={"batch_size": batch_size, "test_batch_size": test_batch_size},
+        non_negative={"val_split": val_split, "seed": seed, "num_workers": num_workers},
+        flags={"download": download, "augment": augment},
+    )
+    *tensors, names = _read_cifar10(Path(root).expanduser(), download)
+    return _cifar_loaders(
+        *tensors,
+        augment=augment,
+        batch_size=batch_size,
+        test_batch_size=test_batch_size,
+        val_split=val_split,
+        seed=seed,
+        num_workers=num_workers,
+        names=names,
+    )
+
+
+def _read_cifar10(root: Path, download: bool) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple]:
+    """CIFAR-10's train and test images (uint8, NCHW) and labels, and the class names."""
+    import torchvision
+
     try:
         sets = [
             torchvision.datasets.CIFAR10(str(root), train=train, download=download)
@@ -418,25 +451,11 @@ def cifar10(
         # torchvision says "Dataset not found or corrupted"; offline downloads raise URLError
         # (an OSError) after a chain of socket errors. One message that says what to do instead.
         raise DatasetUnavailableError(_missing_cifar_message(root, download, error)) from None
-
-    def to_tensors(ds) -> tuple[Tensor, Tensor]:
+    tensors = []
+    for ds in sets:
         images = torch.from_numpy(np.ascontiguousarray(ds.data)).permute(0, 3, 1, 2)  # NHWC->NCHW
-        return images.contiguous(), torch.tensor(ds.targets, dtype=torch.long)
-
-    (train_x, train_y), (test_x, test_y) = map(to_tensors, sets)
-    return _cifar_loaders(
-        train_x,
-        train_y,
-        test_x,
-        test_y,
-        augment=augment,
-        batch_size=batch_size,
-        test_batch_size=test_batch_size,
-        val_split=val_split,
-        seed=seed,
-        num_workers=num_workers,
-        names=tuple(sets[0].classes),
-    )
+        tensors += [images.contiguous(), torch.tensor(ds.targets, dtype=torch.long)]
+    return (*tensors, tuple(sets[0].classes))
 
 
 def synthetic(
@@ -459,11 +478,8 @@ def synthetic(
     There is nothing to learn in it: labels are random.
 
     Args:
-        num_train: training images (before the validation split).
-        num_test: test images.
-        image_size: height = width (CIFAR's 32).
-        channels: image channels.
-        num_classes: number of labels.
+        num_train, num_test: training images (before the validation split), test images.
+        image_size, channels, num_classes: height = width (CIFAR's 32), channels, labels.
         batch_size: training batch size.
         augment: pad-crop-flip as for CIFAR-10.
         val_split: training images held out for validation (0 for none).
@@ -475,30 +491,24 @@ def synthetic(
         >>> next(iter(data.train))[0].shape
         torch.Size([64, 3, 32, 32])
     """
-    for name, value in (
-        ("num_train", num_train),
-        ("num_test", num_test),
-        ("image_size", image_size),
-        ("channels", channels),
-        ("num_classes", num_classes),
-        ("batch_size", batch_size),
-    ):
-        check_int(name, value, minimum=1)
-    for name, value in (("val_split", val_split), ("seed", seed), ("num_workers", num_workers)):
-        check_int(name, value, minimum=0)
-    _check_bool("augment", augment)
+    sizes = {"num_train": num_train, "num_test": num_test, "image_size": image_size}
+    _check_args(
+        positive={
+            **sizes,
+            "channels": channels,
+            "num_classes": num_classes,
+            "batch_size": batch_size,
+        },
+        non_negative={"val_split": val_split, "seed": seed, "num_workers": num_workers},
+        flags={"augment": augment},
+    )
     g = torch.Generator().manual_seed(seed)
-
-    def make(n: int) -> tuple[Tensor, Tensor]:
+    tensors = []
+    for n in (num_train, num_test):
         images = torch.randint(0, 256, (n, channels, image_size, image_size), generator=g)
-        return images.to(torch.uint8), torch.randint(0, num_classes, (n,), generator=g)
-
-    (train_x, train_y), (test_x, test_y) = make(num_train), make(num_test)
+        tensors += [images.to(torch.uint8), torch.randint(0, num_classes, (n,), generator=g)]
     return _cifar_loaders(
-        train_x,
-        train_y,
-        test_x,
-        test_y,
+        *tensors,
         augment=augment,
         batch_size=batch_size,
         test_batch_size=max(batch_size, 256),

@@ -145,16 +145,7 @@ def check_basic_block(
         >>> check_basic_block(resnet_edu.BasicBlock).ok
         True
     """
-    if not callable(user_cls_or_factory) or isinstance(user_cls_or_factory, nn.Module):
-        raise TypeError(
-            "user_cls_or_factory must be a class or a function that builds a block as "
-            "block(inplanes, planes, stride, downsample), e.g. check_basic_block(MyBasicBlock); "
-            f"got {type(user_cls_or_factory).__name__}"
-        )
-    if not isinstance(raise_on_failure, bool):
-        raise TypeError(f"raise_on_failure must be True or False, got {raise_on_failure!r}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
+    _check_arguments(user_cls_or_factory, raise_on_failure, seed)
     name = getattr(user_cls_or_factory, "__name__", type(user_cls_or_factory).__name__)
     result = CheckResult(ok=True, name=name)
     with torch.random.fork_rng(devices=[]):
@@ -168,6 +159,19 @@ def check_basic_block(
     if raise_on_failure:
         result.raise_if_failed()
     return result
+
+
+def _check_arguments(user_cls_or_factory: object, raise_on_failure: object, seed: object) -> None:
+    if not callable(user_cls_or_factory) or isinstance(user_cls_or_factory, nn.Module):
+        raise TypeError(
+            "user_cls_or_factory must be a class or a function that builds a block as "
+            "block(inplanes, planes, stride, downsample), e.g. check_basic_block(MyBasicBlock); "
+            f"got {type(user_cls_or_factory).__name__}"
+        )
+    if not isinstance(raise_on_failure, bool):
+        raise TypeError(f"raise_on_failure must be True or False, got {raise_on_failure!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise TypeError(f"seed must be an int, got {type(seed).__name__} {seed!r}")
 
 
 def _describe(config: tuple[int, int, int, str | None]) -> str:
@@ -200,8 +204,41 @@ def _check_config(
     where = _describe(config)
     ref = _reference(config)
     user_downsample = copy.deepcopy(ref.downsample)
+    block = _build(factory, config, user_downsample)
+    if isinstance(block, str):
+        return [block]
+    x = torch.randn(4, inplanes, 8, 8)
+    problems, crash, (convs, norms, names) = _inspect(block, x, user_downsample, config)
+    if problems:
+        return problems
+    if crash is not None:
+        return [_crash_message(where, crash, config)]
+
+    with torch.no_grad():
+        x_before = x.clone()
+        out = block(x)
+    if not torch.equal(x, x_before):
+        return [
+            f"{where}: forward changed its input x in place (an in-place ReLU or += on x?). "
+            "The shortcut needs the original x: use out = out + identity, not x += ..."
+        ]
+    expected = (4, planes, 8 // stride, 8 // stride)
+    if not isinstance(out, Tensor) or tuple(out.shape) != expected:
+        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
+        return [f"{where}: output shape is {got}, expected {expected}."]
+
+    _copy_weights(ref, convs, norms, names, notes)
+    return _compare(block, ref, x, where)
+
+
+def _build(
+    factory: Callable[..., nn.Module], config: tuple, downsample: nn.Module | None
+) -> nn.Module | str:
+    """The reader's block in eval mode, or a message saying why it could not be built."""
+    inplanes, planes, stride, _ = config
+    where = _describe(config)
     try:
-        block = factory(inplanes, planes, stride, user_downsample)
+        block = factory(inplanes, planes, stride, downsample)
     except Exception as err:  # the reader's constructor: report, do not crash the notebook
         hint = (
             " The checker builds your block as block(inplanes, planes, stride, downsample), "
@@ -209,12 +246,15 @@ def _check_config(
             if isinstance(err, TypeError)
             else ""
         )
-        return [f"building {where} raised {type(err).__name__}: {err}.{hint}"]
+        return f"building {where} raised {type(err).__name__}: {err}.{hint}"
     if not isinstance(block, nn.Module):
-        return [f"{where} returned a {type(block).__name__}, not a torch.nn.Module."]
-    block.eval()
+        return f"{where} returned a {type(block).__name__}, not a torch.nn.Module."
+    return block.eval()
 
-    x = torch.randn(4, inplanes, 8, 8)
+
+def _inspect(block: nn.Module, x: Tensor, user_downsample: nn.Module | None, config: tuple):
+    """Structure problems, the forward's crash (or None), and the branch's convs and norms."""
+    where = _describe(config)
     order, crash = _trace(block, x)
     given = {id(m) for m in user_downsample.modules()} if user_downsample is not None else set()
     names = {id(m): n for n, m in block.named_modules()}
@@ -241,26 +281,7 @@ def _check_config(
             problems.append(
                 f"{where}: {', '.join(unused)} is created in __init__ but never called in forward."
             )
-    if problems:
-        return problems
-    if crash is not None:
-        return [_crash_message(where, crash, config)]
-
-    with torch.no_grad():
-        x_before = x.clone()
-        out = block(x)
-    if not torch.equal(x, x_before):
-        return [
-            f"{where}: forward changed its input x in place (an in-place ReLU or += on x?). "
-            "The shortcut needs the original x: use out = out + identity, not x += ..."
-        ]
-    expected = (4, planes, 8 // stride, 8 // stride)
-    if not isinstance(out, Tensor) or tuple(out.shape) != expected:
-        got = tuple(out.shape) if isinstance(out, Tensor) else type(out).__name__
-        return [f"{where}: output shape is {got}, expected {expected}."]
-
-    _copy_weights(ref, convs, norms, names, notes)
-    return _compare(block, ref, x, where)
+    return problems, crash, (convs, norms, names)
 
 
 def _trace(block: nn.Module, x: Tensor) -> tuple[list[nn.Module], Exception | None]:
@@ -296,7 +317,7 @@ def _structure_problems(
     names: dict[int, str],
     config: tuple[int, int, int, str | None],
 ) -> list[str]:
-    inplanes, planes, stride, option = config
+    planes = config[1]
     where = _describe(config)
     problems = []
     if len(convs) != 2:
@@ -311,6 +332,14 @@ def _structure_problems(
             f"{where}: the residual branch must have exactly two nn.Conv2d (3x3), found "
             f"{len(convs)}: {listed}.{hint}"
         ]
+    problems += _conv_problems(convs, names)
+    problems += _shape_problems(convs, config)
+    problems += _norm_problems(norms, planes)
+    return problems
+
+
+def _conv_problems(convs: list[nn.Conv2d], names: dict[int, str]) -> list[str]:
+    problems = []
     for conv, role in zip(convs, ("first", "second"), strict=True):
         label = f"the {role} conv ({names[id(conv)]})"
         if conv.kernel_size != (3, 3):
@@ -328,6 +357,13 @@ def _structure_problems(
                 f"bias in convs: {label} has a bias. A BatchNorm follows it and its shift "
                 "(beta) makes a conv bias redundant: use bias=False."
             )
+    return problems
+
+
+def _shape_problems(convs: list[nn.Conv2d], config: tuple) -> list[str]:
+    inplanes, planes, stride, _ = config
+    where = _describe(config)
+    problems = []
     first, second = convs
     strides = (first.stride, second.stride)
     if strides != ((stride, stride), (1, 1)):
@@ -350,6 +386,11 @@ def _structure_problems(
             f"{channels[1][0]}->{channels[1][1]}; expected {inplanes}->{planes} and "
             f"{planes}->{planes}."
         )
+    return problems
+
+
+def _norm_problems(norms: list[nn.Module], planes: int) -> list[str]:
+    problems = []
     if not norms:
         problems.append(
             "missing BN: your block has no BatchNorm. Each conv is followed by its own "
