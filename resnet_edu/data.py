@@ -1,4 +1,4 @@
-"""Data for the experiments: offline digits, CIFAR-10, and a synthetic stand-in (chapters 1, 4, 7).
+"""Data for the experiments: offline digits, CIFAR-10, a synthetic stand-in (chapters 1, 2, 4, 7-9).
 
 Three sources, one shape. Each builder returns a :class:`Loaders` whose ``train`` and ``test``
 are ordinary ``torch.utils.data.DataLoader`` objects, plus what a notebook needs to build a model

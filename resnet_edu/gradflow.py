@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_choice, check_module
+from .measure import eval_mode
 
 #: Class names recognised as blocks by default: ours (``resnet_edu.blocks``, ``resnet_edu.preact``)
 #: and torchvision's, which use the same names.
@@ -626,22 +627,20 @@ class WeightRecorder(_Recorder):
 @contextmanager
 def _untouched(model: nn.Module, *, train: bool) -> Iterator[None]:
     """Run a measurement and put back the mode, the ``.grad`` s and the buffers (BN stats)."""
-    was_training = {m: m.training for m in model.modules()}
     grads = {p: p.grad for p in model.parameters()}
     buffers = {b: b.detach().clone() for b in model.buffers()}
     try:
-        model.train(train)
-        for p in model.parameters():
-            p.grad = None
-        yield
+        with eval_mode(model):  # restores every module's own train/eval flag on exit
+            model.train(train)
+            for p in model.parameters():
+                p.grad = None
+            yield
     finally:
         with torch.no_grad():
             for b, saved in buffers.items():
                 b.copy_(saved)
         for p, g in grads.items():
             p.grad = g
-        for m, mode in was_training.items():
-            m.training = mode
 
 
 def _check_batch(inputs: Tensor, targets: Tensor | None = None) -> None:

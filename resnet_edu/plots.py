@@ -1,4 +1,4 @@
-"""One line of plotting per figure, the same look in every chapter (chapters 1, 2, 4, 6, 7, 8).
+"""One line of plotting per figure, the same look in every chapter (chapters 1-9, appendix).
 
 Plain nets are always drawn in ``PLAIN_COLOR`` (vermillion), residual nets in ``RESIDUAL_COLOR``
 (blue), anything else in ``OTHER_COLOR`` -- colours of the Okabe-Ito palette, which readers with
