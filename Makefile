@@ -3,14 +3,17 @@
 #   make test   runs everything CI runs: lint, unit tests, the -W book build, nbval on every
 #               chapter (strict), and the real-browser check of the built pages
 # Other targets: make notebooks (re-execute every chapter and save outputs), make stress (the
-# 12-variant matrix behind book/checked.md, ~40 min on 2 cores), make bench, make clean.
+# 12-variant matrix behind book/checked.md, ~40 min on 2 cores), make colab (write the Colab
+# edition colab/ from the chapters), make colab-check (the Colab stand-in: every Colab notebook
+# run in a fresh Python 3.13 venv, ~15 min; result in book/_data/colab_check.json), make bench,
+# make clean.
 
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv book test lint unit nbval nbval-variant notebooks stress bench clean
+.PHONY: venv book test lint unit nbval nbval-variant notebooks stress colab colab-check bench clean
 
 NBVAL := --nbval --nbval-current-env --nbval-sanitize-with book/sanitize.cfg \
 	--nbval-cell-timeout 600 -p no:cacheprovider
@@ -54,6 +57,21 @@ notebooks: $(STAMP)
 
 stress: $(STAMP)
 	$(BIN)/python tools/notebooks.py stress --all --jobs 2 --write-page
+
+colab: $(STAMP)
+	$(BIN)/python tools/colab.py build
+
+# Colab as closely as we can offline: Python 3.13, Colab's torch/torchvision and the packages it
+# ships, but neither resnet_edu nor torchinfo (each notebook's setup cell installs them from
+# this checkout, RESNET_EDU_SOURCE). A new venv every time.
+COLAB_PYTHON ?= python3.13
+COLAB_VENV   := _build/colab-venv
+colab-check: colab
+	rm -rf $(COLAB_VENV)
+	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
+	$(COLAB_VENV)/bin/python -m pip install -q "torch==2.11.*" "torchvision==0.26.*" numpy \
+		matplotlib scikit-learn tqdm ipykernel nbclient nbformat
+	$(BIN)/python tools/colab.py standin --python $(COLAB_VENV)/bin/python
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_models.py --quick

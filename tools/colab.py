@@ -262,6 +262,7 @@ class Converter:
     def __init__(self, stem: str, book: Book, bib: Bibliography):
         self.stem, self.book, self.bib = stem, book, bib
         self.cited: list[str] = []
+        self.problems: list[str] = []  # MyST that the book itself renders wrongly
 
     # ---- inline
     def inline(self, text: str) -> str:
@@ -338,6 +339,7 @@ class Converter:
                 body = [x[len(fence["indent"]) :] for x in lines[i + 1 : end]]
                 directive = re.match(r"^\{(?P<name>[\w\-:]+)\}\s*(?P<arg>.*)$", info)
                 if directive:
+                    self._check_nesting(fence["fence"], line, body)
                     out += self.directive(directive["name"], directive["arg"].strip(), body)
                 else:  # an ordinary code block: verbatim
                     out += lines[i : end + 1] + ([] if end < len(lines) else [fence["fence"]])
@@ -352,6 +354,17 @@ class Converter:
             out.append(self.inline(line))
             i += 1
         return out
+
+    def _check_nesting(self, fence: str, opening: str, body: list[str]) -> None:
+        """A directive opened with ``` that contains a ```python block is closed by that block's
+        closing fence (CommonMark), in the book as here: the rest shows as raw markup."""
+        inner = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*\S")
+        if any(inner.match(x) for x in body):
+            self.problems.append(
+                f"{self.stem}: {opening.strip()!r} contains a code fence as long as its own, "
+                f"which closes it early (the book shows raw markup there too); open it with "
+                f"{fence[0] * (len(fence) + 1)} instead"
+            )
 
     def directive(self, name: str, arg: str, body: list[str]) -> list[str]:
         options: dict[str, str] = {}
@@ -451,8 +464,11 @@ def twin_code(source: str) -> str:
     return "\n".join(lines[1:]) if lines and lines[0].startswith("# @title ") else source
 
 
-def colab_notebook(path: Path, book: Book, bib: Bibliography) -> nbformat.NotebookNode:
-    """The Colab twin of the chapter at ``path``."""
+def colab_notebook(
+    path: Path, book: Book, bib: Bibliography, problems: list[str] | None = None
+) -> nbformat.NotebookNode:
+    """The Colab twin of the chapter at ``path``; MyST the book itself renders wrongly is
+    appended to ``problems`` (the twin reproduces what the book shows)."""
     nb = nbformat.read(path, as_version=4)
     convert = Converter(path.stem, book, bib)
     code = [c for c in nb.cells if c.cell_type == "code"]
@@ -492,6 +508,8 @@ def colab_notebook(path: Path, book: Book, bib: Bibliography) -> nbformat.Notebo
                 nbformat.v4.new_markdown_cell(f"**Figure {figure}.** {text}", id=f"{cid}-caption")
             )
         index += 1
+    if problems is not None:
+        problems += convert.problems
     if convert.cited:
         refs = "\n".join(f"- {bib.reference(k)}" for k in sorted(convert.cited, key=_sort_key(bib)))
         out.cells.append(
@@ -519,11 +537,21 @@ def _banner(stem: str, title: str) -> str:
     )
 
 
-def edition(paths: list[Path] | None = None) -> dict[Path, str]:
+def edition(paths: list[Path] | None = None, problems: list[str] | None = None) -> dict[Path, str]:
     """Every Colab twin, as the text ``build`` writes, keyed by its path under ``colab/``."""
     paths = paths or chapters()
     book, bib = Book(chapters()), Bibliography()
-    return {COLAB / p.name: nbformat.writes(colab_notebook(p, book, bib)) + "\n" for p in paths}
+    return {
+        COLAB / p.name: nbformat.writes(colab_notebook(p, book, bib, problems)) + "\n"
+        for p in paths
+    }
+
+
+def problems() -> list[str]:
+    """MyST in the chapters that the book renders wrongly (and the twins reproduce)."""
+    found: list[str] = []
+    edition(problems=found)
+    return found
 
 
 def build() -> list[Path]:
@@ -708,12 +736,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "build":
             for path in build():
                 print(f"wrote {path.relative_to(ROOT)}")
+            for problem in problems():
+                print(f"warning: {problem}", file=sys.stderr)
             return 0
         if args.command == "check":
-            problems = stale()
-            for p in problems:
+            outdated = stale()
+            for p in outdated:
                 print(f"out of date: {p}")
-            if problems:
+            if outdated:
                 print("error: the Colab edition is out of date; run python tools/colab.py build")
                 return 1
             return 0
