@@ -84,7 +84,25 @@ def build_parser() -> argparse.ArgumentParser:
         "paper's recipe; resumable, and distributed under torchrun.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    g = p.add_argument_group("model and data")
+    _add_data_flags(p.add_argument_group("model and data"))
+    recipe = p.add_argument_group("recipe (defaults: the paper, section 4.2)")
+    running = p.add_argument_group("running")
+    running.add_argument(
+        "--out",
+        required=True,
+        type=Path,
+        help="output folder: checkpoint.pt, history.json, history.csv, args.json",
+    )
+    running.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from OUT/checkpoint.pt (starts afresh if there is none)",
+    )
+    _add_config_flags(recipe, running)
+    return p
+
+
+def _add_data_flags(g: argparse._ArgumentGroup) -> None:
     g.add_argument(
         "--model",
         required=True,
@@ -129,21 +147,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="global batch size (split across torchrun processes)",
     )
     g.add_argument("--workers", type=int, default=0, help="DataLoader worker processes")
-    recipe = p.add_argument_group("recipe (defaults: the paper, section 4.2)")
-    running = p.add_argument_group("running")
-    running.add_argument(
-        "--out",
-        required=True,
-        type=Path,
-        help="output folder: checkpoint.pt, history.json, history.csv, args.json",
-    )
-    running.add_argument(
-        "--resume",
-        action="store_true",
-        help="continue from OUT/checkpoint.pt (starts afresh if there is none)",
-    )
-    _add_config_flags(recipe, running)
-    return p
 
 
 def _data(args: argparse.Namespace) -> data.Loaders:

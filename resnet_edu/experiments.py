@@ -203,34 +203,12 @@ def run_table6(
         >>> histories["plain56"].train_error[-1] > histories["plain20"].train_error[-1]
         True
     """
-    depths = list(depths)
-    if not depths:
-        raise ValueError("depths must name at least one depth, e.g. (20, 56)")
-    for i, depth in enumerate(depths):
-        check_int(f"depths[{i}]", depth, minimum=8)
-        if (depth - 2) % 6:
-            raise ValueError(f"depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
-    if not residual or any(not isinstance(r, bool) for r in residual):
-        raise TypeError(f"residual must be a non-empty sequence of bools, got {residual!r}")
-    check_choice("shortcut", shortcut, ("A", "B", "C"))
-    if not isinstance(data, Loaders):
-        raise TypeError(
-            "data must be a resnet_edu.data.Loaders (cifar10(), digits(), synthetic()), "
-            f"got {type(data).__name__}"
-        )
-    if not (isinstance(config, TrainConfig) or callable(config)):
-        raise TypeError(
-            f"config must be a TrainConfig or a function depth -> TrainConfig, got {config!r}"
-        )
+    configs = _check_table6_arguments(depths, data, config, residual, shortcut)
     folder = Path(checkpoint_dir) if checkpoint_dir is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
-
     histories: dict[str, History] = {}
-    for depth in depths:
-        cfg = config if isinstance(config, TrainConfig) else config(depth)
-        if not isinstance(cfg, TrainConfig):
-            raise TypeError(f"config({depth}) must return a TrainConfig, got {cfg!r}")
+    for depth, cfg in configs.items():
         for res in residual:
             name = model_name(depth, res)
             torch.manual_seed(cfg.seed)  # the initial weights; fit seeds the rest
@@ -258,6 +236,34 @@ def run_table6(
                 atomic_write_bytes(folder / f"{name}.json", lambda f, t=text: f.write(t))
             histories[name] = history
     return histories
+
+
+def _check_table6_arguments(depths, data, config, residual, shortcut) -> dict[int, TrainConfig]:
+    """``{depth: its TrainConfig}``, once every argument of run_table6 is checked."""
+    depths = list(depths)
+    if not depths:
+        raise ValueError("depths must name at least one depth, e.g. (20, 56)")
+    for i, depth in enumerate(depths):
+        check_int(f"depths[{i}]", depth, minimum=8)
+        if (depth - 2) % 6:
+            raise ValueError(f"depths must be 6n+2 (20, 32, 44, 56, 110, ...), got {depth}")
+    if not residual or any(not isinstance(r, bool) for r in residual):
+        raise TypeError(f"residual must be a non-empty sequence of bools, got {residual!r}")
+    check_choice("shortcut", shortcut, ("A", "B", "C"))
+    if not isinstance(data, Loaders):
+        raise TypeError(
+            "data must be a resnet_edu.data.Loaders (cifar10(), digits(), synthetic()), "
+            f"got {type(data).__name__}"
+        )
+    if not (isinstance(config, TrainConfig) or callable(config)):
+        raise TypeError(
+            f"config must be a TrainConfig or a function depth -> TrainConfig, got {config!r}"
+        )
+    configs = {d: config if isinstance(config, TrainConfig) else config(d) for d in depths}
+    for depth, cfg in configs.items():
+        if not isinstance(cfg, TrainConfig):
+            raise TypeError(f"config({depth}) must return a TrainConfig, got {cfg!r}")
+    return configs
 
 
 def table6_rows(
