@@ -801,7 +801,7 @@ def fit(
 
         def notify(kind: str, epoch: int) -> None:
             for callback in callbacks:
-                callback(FitEvent(kind, state.step, epoch, model, state.history))
+                callback(FitEvent(kind, state.step, epoch, state.model, state.history))
 
         def save(epoch: int) -> None:
             if checkpoint is not None:
