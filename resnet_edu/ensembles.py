@@ -36,7 +36,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ._checks import check_int
-from .blocks import BasicBlock, Bottleneck
 from .gradflow import find_blocks
 from .measure import eval_mode
 from .preact import PreActBlock
@@ -263,26 +262,17 @@ def path_length_distribution(n_blocks: int) -> list[int]:
 
 
 def _branch_and_skip(block: nn.Module, x_branch: Tensor, x_skip: Tensor) -> Tensor:
-    """The block's output with the branch fed ``x_branch`` and the skip fed ``x_skip``."""
-    if isinstance(block, PreActBlock):
+    """The block's output with its branch fed ``x_branch`` and its shortcut fed ``x_skip``.
 
-        def pre(x: Tensor) -> Tensor:
-            return block.relu(block.bn1(x))
-
-        branch = block.conv2(block.relu(block.bn2(block.conv1(pre(x_branch)))))
-        source = pre(x_skip) if block.preactivate_shortcut else x_skip
-        skip = source if block.downsample is None else block.downsample(source)
-        return branch + skip
-    if isinstance(block, BasicBlock):
-        branch = block.bn2(block.conv2(block.relu(block.bn1(block.conv1(x_branch)))))
-    elif isinstance(block, Bottleneck):
-        out = block.relu(block.bn1(block.conv1(x_branch)))
-        out = block.relu(block.bn2(block.conv2(out)))
-        branch = block.bn3(block.conv3(out))
-    else:
-        raise TypeError(f"model: unsupported block type {type(block).__name__}")
-    skip = x_skip if block.downsample is None else block.downsample(x_skip)
-    return F.relu(branch + skip)
+    Post-activation blocks end in relu(F(x) + shortcut(x)); pre-activation units in
+    F(x) + shortcut(x), with nothing after the addition.
+    """
+    if not (hasattr(block, "branch") and hasattr(block, "shortcut")):
+        raise TypeError(
+            f"model: {type(block).__name__} has no branch()/shortcut(); use resnet_edu's blocks"
+        )
+    out = block.branch(x_branch) + block.shortcut(x_skip)
+    return out if isinstance(block, PreActBlock) else F.relu(out)
 
 
 @dataclass(frozen=True)
