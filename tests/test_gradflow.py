@@ -310,3 +310,18 @@ def test_weight_recorder_removes_its_hooks_and_rejects_bad_input():
         gradflow.WeightRecorder(model, optimizer="sgd")
     with pytest.raises(ValueError, match="model"):
         gradflow.WeightRecorder(nn.ReLU())
+
+
+def test_weight_recorder_watches_fit_without_its_optimizer():
+    from resnet_edu.data import synthetic
+    from resnet_edu.train import TrainConfig, fit
+
+    data = synthetic(num_train=96, num_test=32, image_size=8, channels=1, batch_size=32)
+    model = resnet_edu.CifarResNet(8, in_channels=1)
+    with gradflow.WeightRecorder(model) as rec:
+        fit(model, data, TrainConfig(epochs=2, progress=False))
+    record = rec.result()
+    assert record.steps == 2 * 3  # one per optimizer step; the test passes are not updates
+    assert len(record.weight_norms["conv1"]) == record.steps + 1
+    final = model.conv1.weight.detach().norm().item()
+    assert record.weight_norms["conv1"][-1] == pytest.approx(final, rel=1e-5)
