@@ -1,0 +1,154 @@
+"""Chapter 1's long run: plain-20/56 and ResNet-20/56 on the digits for 30 epochs, committed.
+
+Chapter 1 trains in front of the reader for 4 epochs (180 steps), a budget in which plain-56
+has often not started to learn at all. This script trains the same four networks with the same
+recipe (batch 32, lr 0.025 = the paper's 0.1 scaled to the batch, momentum 0.9, weight decay
+1e-4, lr / 10 at 50 % and 75 % of training) for 30 epochs (1,350 steps), long enough for
+plain-56 to learn, and writes every history with the machine that produced it:
+
+    python tools/ch1_long_run.py                       # -> book/_data/ch1_long_run.json
+    python tools/ch1_long_run.py --epochs 12 --seeds 0 --out /tmp/run.json
+
+One thread, so the run is one well-defined draw; ``tests/test_ch1_long_run.py`` replays its
+first steps and checks they match the committed history. The file is rewritten after every
+network, and a second call with the same recipe on the same machine adds the missing runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+
+from resnet_edu.checkpoint import atomic_write_bytes  # noqa: E402
+from resnet_edu.cifar import CifarResNet  # noqa: E402
+from resnet_edu.data import digits  # noqa: E402
+from resnet_edu.experiments import model_name  # noqa: E402
+from resnet_edu.train import FitEvent, History, TrainConfig, fit  # noqa: E402
+
+OUT = ROOT / "book" / "_data" / "ch1_long_run.json"
+# plain nets first; ResNet-20, the cheapest control, last
+NAMES = ("plain20", "plain56", "resnet56", "resnet20")
+BATCH = 32
+LR = 0.1 * BATCH / 128  # the paper's 0.1 for batch 128, scaled linearly (chapter 1)
+
+
+def config(epochs: int, seed: int) -> TrainConfig:
+    """Chapter 1's recipe for ``epochs`` epochs, on one thread."""
+    return TrainConfig(epochs=epochs, lr=LR, seed=seed, threads=1, device="cpu", progress=False)
+
+
+class _Stop(Exception):
+    pass
+
+
+def train(
+    depth: int, residual: bool, *, epochs: int, seed: int, stop_after: int | None = None
+) -> History:
+    """Train one network of the chapter; ``stop_after`` ends it after that many steps.
+
+    The initial weights come from ``torch.manual_seed(seed)``, the data order from
+    ``TrainConfig(seed=seed)``, as in chapter 1. A stopped run returns the history so far
+    (its per-step ``loss`` is copied from the device every 25 steps).
+    """
+    if stop_after is not None and stop_after < 1:
+        raise ValueError(f"stop_after must be a positive number of steps or None, got {stop_after}")
+    data = digits(batch_size=BATCH)
+    torch.manual_seed(seed)
+    model = CifarResNet(depth, residual=residual, in_channels=data.in_channels)
+    seen: list[History] = []
+
+    def stop(event: FitEvent) -> None:
+        seen[:] = [event.history]
+        if stop_after is not None and event.kind == "step" and event.step >= stop_after:
+            raise _Stop
+
+    try:
+        return fit(model, data, config(epochs, seed), callbacks=[stop])
+    except _Stop:
+        return seen[0]
+
+
+def machine() -> dict[str, str | int]:
+    """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": 1,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=30, help="epochs per network (30)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (0 1 2)")
+    parser.add_argument(
+        "--names", nargs="+", default=list(NAMES), choices=NAMES, help="networks, in this order"
+    )
+    where = OUT.relative_to(ROOT)
+    parser.add_argument("--out", type=Path, default=OUT, help=f"JSON file ({where})")
+    args = parser.parse_args(argv)
+    if args.epochs < 1:
+        print(f"error: --epochs must be at least 1, got {args.epochs}", file=sys.stderr)
+        return 2
+    if any(s < 0 for s in args.seeds):
+        print(f"error: --seeds must be whole numbers >= 0, got {args.seeds}", file=sys.stderr)
+        return 2
+
+    record = {
+        "description": "chapter 1's recipe on the digits, long run (tools/ch1_long_run.py)",
+        "machine": machine(),
+        "config": {**config(args.epochs, 0).to_dict(), "seed": None, "batch_size": BATCH},
+        "runs": [],
+    }
+    if args.out.is_file():  # continue a run this machine started with the same recipe
+        saved = json.loads(args.out.read_text())
+        if saved.get("machine") != record["machine"] or saved.get("config") != record["config"]:
+            print(
+                f"error: {args.out} holds another recipe or machine; choose another --out",
+                file=sys.stderr,
+            )
+            return 2
+        record = saved
+    done = {(run["name"], run["seed"]) for run in record["runs"]}
+    for seed in args.seeds:
+        for name in args.names:
+            if (name, seed) in done:
+                continue
+            residual = name.startswith("resnet")
+            depth = int(name.removeprefix("resnet" if residual else "plain"))
+            assert model_name(depth, residual) == name
+            start = time.perf_counter()
+            history = train(depth, residual, epochs=args.epochs, seed=seed)
+            print(
+                f"seed {seed} {name:<9} train {history.train_error[-1]:5.1f}%  "
+                f"test {history.test_error[-1]:5.1f}%  ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+            record["runs"].append({"name": name, "seed": seed, "history": history.to_dict()})
+            text = (json.dumps(record, indent=1) + "\n").encode()
+            atomic_write_bytes(args.out, lambda f, t=text: f.write(t))  # after every run
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
