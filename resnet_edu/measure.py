@@ -39,6 +39,7 @@ __all__ = [
     "layer_costs",
     "layer_table",
     "mult_adds",
+    "mult_adds_by_resolution",
     "on_meta",
     "show_source",
     "source",
@@ -215,6 +216,25 @@ def mult_adds(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) ->
         3.858...
     """
     return sum(row.mult_adds for row in layer_costs(model, input_size))
+
+
+def mult_adds_by_resolution(
+    model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)
+) -> dict[int, int]:
+    """Mult-adds grouped by the side of the map each layer produces, largest map first.
+
+    Linear layers count under 1. Shows where a network spends its compute: VGG-16 spends
+    4.71 G mult-adds on 224x224 and 112x112 maps, more than all of plain-34.
+
+    Example:
+        >>> {side: round(m / 1e9, 2) for side, m in mult_adds_by_resolution(vgg).items()}
+        {224: 1.94, 112: 2.77, 56: 4.62, 28: 4.62, 14: 1.39, 1: 0.12}
+    """
+    totals: dict[int, int] = {}
+    for row in layer_costs(model, input_size):
+        side = row.output_shape[-1] if row.kind == "Conv2d" else 1
+        totals[side] = totals.get(side, 0) + row.mult_adds
+    return dict(sorted(totals.items(), reverse=True))
 
 
 def layer_table(

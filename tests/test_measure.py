@@ -112,3 +112,14 @@ def test_source_drops_the_docstring_and_cuts_excerpts(capsys):
     )
     measure.show_source(_documented)
     assert "Returns their sum." in capsys.readouterr().out
+
+
+def test_mult_adds_by_resolution_groups_by_output_map():
+    vgg = measure.on_meta(resnet_edu.vgg16)
+    by_side = measure.mult_adds_by_resolution(vgg)
+    assert list(by_side) == [224, 112, 56, 28, 14, 1]
+    assert sum(by_side.values()) == measure.mult_adds(vgg)
+    # conv1_1 + conv1_2 at 224x224: 224^2 * 64 * (3 + 64) * 9 products
+    assert by_side[224] == 224 * 224 * 64 * (3 + 64) * 9
+    plain34 = measure.mult_adds(measure.on_meta(resnet_edu.plain34))
+    assert by_side[224] + by_side[112] > plain34  # issue 12: VGG's first two stages alone
