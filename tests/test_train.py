@@ -68,7 +68,6 @@ def test_pick_device():
     assert pick_device().type == expected
 
 
-@pytest.mark.slow
 def test_loss_falls_on_digits_for_resnet20(digits):
     torch.manual_seed(0)
     model = resnet20(num_classes=10)
