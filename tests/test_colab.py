@@ -189,3 +189,25 @@ def test_the_site_is_built_with_W_and_deployed_with_the_colab_edition():
     assert deploy == ["actions/deploy-pages"]
     ci = (ROOT / ".github" / "workflows" / "ci.yml").read_text()
     assert "bash .ci/run" in ci
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_twin_is_a_valid_colab_notebook(chapter):
+    twin = _twin(chapter)
+    nbformat.validate(twin)
+    assert twin.metadata["kernelspec"]["name"] == "python3" and "colab" in twin.metadata
+
+
+def test_the_colab_stand_ins_last_result_is_recorded_for_every_notebook():
+    """make colab-check writes it; the "How this book is checked" page shows it."""
+    import json
+
+    assert colab.RESULT.exists(), "run make colab-check (the Colab stand-in)"
+    record = json.loads(colab.RESULT.read_text(encoding="utf-8"))
+    assert record["python"].startswith("3.13") and record["torch"].startswith("2.11")
+    ran = {r["notebook"] for r in record["results"]}
+    twins = {str(p.relative_to(ROOT)) for p in colab.COLAB.glob("*.ipynb")}
+    assert ran == twins, f"not run in the stand-in: {sorted(twins - ran)}"
+    for r in record["results"]:
+        assert r["passed"] == (r["error"] is None and r["failed_claims"] == 0), r
+        assert r["seconds"] > 0

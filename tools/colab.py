@@ -620,7 +620,7 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
     The kernel runs in an empty temporary directory (as Colab's ``/content``), not strictly
     (a false claim prints a ``✗`` line, as for a reader): such lines are counted.
     """
-    python = Path(python)
+    python = Path(os.path.abspath(python))  # not resolve(): a venv's python is a symlink
     if not python.exists():
         raise ValueError(f"--python: {python} does not exist (make colab-check creates it)")
     env = {
@@ -639,7 +639,23 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
     ).stdout.split()
     executed = ROOT / "_build" / "colab-standin"
     executed.mkdir(parents=True, exist_ok=True)
-    results = []
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    record = {
+        "what": "Every Colab notebook run top to bottom, as Colab would, in a fresh venv "
+        "without resnet_edu or torchinfo (make colab-check): not strict (a false claim prints "
+        "a ✗ line, counted here), the kernel in an empty directory",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit,
+        "python": versions[0],
+        "torch": versions[1],
+        "torchvision": versions[2],
+        "cpu_count": os.cpu_count(),
+        "results": [],
+    }
+    results = record["results"]
+    out.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
         subprocess.run(
             [str(python), "-m", "pip", "uninstall", "-q", "-y", "resnet_edu", "torchinfo"],
@@ -690,6 +706,7 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
             "error": error,
         }
         results.append(result)
+        _write_text(out, json.dumps(record, indent=2, ensure_ascii=False) + "\n")  # as it goes
         status = "pass" if result["passed"] else "FAIL"
         print(
             f"{status} {result['notebook']}: {seconds:.0f} s"
@@ -697,22 +714,6 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
             + (f" — {failed_claims} claim(s) ✗" if failed_claims else ""),
             flush=True,
         )
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    record = {
-        "what": "Every Colab twin run top to bottom in a fresh venv without resnet_edu/torchinfo "
-        "(make colab-check), not strict, kernel cwd an empty directory",
-        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit,
-        "python": versions[0],
-        "torch": versions[1],
-        "torchvision": versions[2],
-        "cpu_threads": os.cpu_count(),
-        "results": results,
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    _write_text(out, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
     return results
 
 
