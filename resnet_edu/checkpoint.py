@@ -23,6 +23,7 @@ import pickle
 import random
 import shutil
 import tempfile
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,11 +204,13 @@ def run_lock(path: str | Path) -> Iterator[Path]:
         yield lock
     finally:
         del _held[lock]
-        lock.unlink(missing_ok=True)  # while still holding it: nobody locks a removed file
-        os.close(fd)
+        if fd is not None:
+            lock.unlink(missing_ok=True)  # while still holding it: nobody locks a removed file
+            os.close(fd)
 
 
-def _acquire(lock: Path, fcntl) -> int:
+def _acquire(lock: Path, fcntl) -> int | None:
+    """An open, locked descriptor of ``lock``; ``None`` where the file system cannot lock."""
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -220,6 +223,15 @@ def _acquire(lock: Path, fcntl) -> int:
                 f"(pid {owner}, lock file {str(lock)!r}): wait for it to end, or use another "
                 "folder"
             ) from None
+        except OSError as error:  # e.g. a network or FUSE file system without locks
+            os.close(fd)
+            lock.unlink(missing_ok=True)
+            warnings.warn(
+                f"cannot lock {str(lock)!r} ({error.strerror}): nothing stops a second run "
+                "from writing the same checkpoint",
+                stacklevel=4,
+            )
+            return None
         try:
             same = os.stat(lock).st_ino == os.fstat(fd).st_ino
         except FileNotFoundError:

@@ -515,3 +515,16 @@ def test_outside_torchrun_the_world_is_one_process(monkeypatch):
     with pytest.raises(ValueError, match="WORLD_SIZE must be a whole number"):
         with process_group():
             pass
+
+
+def test_a_file_system_without_locks_warns_and_still_trains(tmp_path, monkeypatch):
+    """Google Drive in Colab (a FUSE mount) may refuse flock; chapter 7 must still checkpoint."""
+    import fcntl
+
+    def no_locks(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    with pytest.warns(UserWarning, match="cannot lock .*No locks available"):
+        fit(_tiny(), PAIR, TrainConfig(epochs=1, **QUIET), checkpoint=tmp_path / "c.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
