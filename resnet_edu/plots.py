@@ -536,7 +536,9 @@ def per_layer_curves(
         ax.plot(_steps("steps", steps, values.size), values, color=colour, linewidth=1.0)
     _finish_over_steps(ax, log, ylabel, reference)
     mappable = mpl.cm.ScalarMappable(Normalize(1, len(series_by_layer)), "viridis")
-    ax.figure.colorbar(mappable, ax=ax, label="layer (1 = first)")
+    bar = ax.figure.colorbar(mappable, ax=ax, label="layer (1 = first)")
+    bar.locator = mpl.ticker.MaxNLocator(integer=True)
+    bar.update_ticks()
     if title is not None:
         ax.set_title(display_label(title))
     return ax
