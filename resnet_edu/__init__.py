@@ -4,11 +4,30 @@ Models are implemented here (not re-exported from torchvision) and are state-dic
 ``torchvision.models``; torchvision is the oracle in the tests and the source of weights and data.
 
 Modules, one idea each:
-    blocks     BasicBlock, Bottleneck, shortcuts (chapters 3, 5)
-    cifar      the paper's CIFAR ResNets and plain twins (chapters 1, 4, 7)
-    imagenet   ResNet-18..152, ResNeXt, Wide ResNet, plain-18/34, torchvision-identical
-    vgg        VGG-11..19 (+ BN), the plain deep baseline, torchvision-identical
-    weights    torchvision's pretrained weights, resolved and loaded; clear offline errors
+    blocks       residual blocks as eq. (1): BasicBlock, Bottleneck, shortcuts A/B/C, make_stage
+    cifar        the paper's CIFAR ResNets and their plain twins, 6n+2 layers (section 4.2)
+    imagenet     ResNet-18..152, ResNeXt, Wide ResNet, plain-18/34, torchvision-identical
+    vgg          VGG-11..19 (+ BN), the plain deep baseline, torchvision-identical
+    preact       pre-activation blocks and CIFAR nets (Identity Mappings, He et al. 2016b)
+    weights      torchvision's pretrained weights, resolved, hash-checked and loaded safely
+    measure      parameters, mult-adds on the meta device, depth, source printing
+    paper        the papers' published numbers and recipe, each with its table or section
+    diagrams     the papers' figures drawn from a model object
+    data         offline digits, CIFAR-10 and a synthetic stand-in
+    train        training the paper's way: TrainConfig, fit, train_one_epoch, evaluate
+    checkpoint   checkpoints that survive a killed process, and exact resume
+    ddp          several processes, one run: the process group under torchrun
+    cli          the command line ``python -m resnet_edu.train``
+    experiments  the paper's CIFAR-10 experiment (Table 6, Figure 6) as one function
+    claims       a chapter's claims, checked where they are made; seeds shifted by one variable
+    gradflow     instruments that watch the signal and the gradient flow through a network
+    ensembles    residual networks as ensembles of paths: lesions and path lengths
+    landscape    loss landscapes along filter-normalised random directions
+    shattered    shattered gradients: how input gradients decorrelate with depth
+    plots        one plotting module: every figure of the book, in the book's style
+    plots_why    deprecated re-export of chapter 8's figures, now in plots
+    exercises    exercise checkers that say precisely what is wrong
+    _checks      argument checks shared by the package (private)
 """
 
 from .blocks import BasicBlock, Bottleneck, ZeroPadShortcut, conv1x1, conv3x3, make_shortcut

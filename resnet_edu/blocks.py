@@ -1,4 +1,4 @@
-"""Residual blocks: the BasicBlock and the Bottleneck (chapters 3 and 5).
+"""Residual blocks, eq. (1) as code: BasicBlock, Bottleneck, shortcuts (chapters 2, 3, 5, 6, 9).
 
 He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016, eq. (1):
 
@@ -164,6 +164,16 @@ def check_block_arguments(
         )
 
 
+def check_block_input(block: nn.Module, x: Tensor) -> Tensor:
+    """``check_images`` against the block's first convolution: 4-D, its channels and dtype.
+
+    Reads ``conv1`` through the module dicts: a plain attribute lookup on an ``nn.Module``
+    costs microseconds, and this runs in every block of every forward.
+    """
+    conv = block._modules["conv1"]
+    return check_images("x", x, conv.in_channels, conv._parameters["weight"])
+
+
 def _channels_of(shortcut: nn.Module | None) -> tuple[int, int] | None:
     """(in, out) channels of a shortcut module of a known kind, else ``None``."""
     if isinstance(shortcut, nn.Sequential) and len(shortcut) > 0:
@@ -246,7 +256,7 @@ class BasicBlock(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        check_block_input(self, x)
         if not self.residual:
             return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
         return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
@@ -330,7 +340,7 @@ class Bottleneck(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        check_block_input(self, x)
         if not self.residual:
             return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
         return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
@@ -396,37 +406,36 @@ def make_stage(
     """
     if not (isinstance(block, type) and issubclass(block, nn.Module)):
         raise TypeError(f"block must be a block class such as BasicBlock, got {block!r}")
-    check_int("blocks", blocks, minimum=1)
     check_int("inplanes", inplanes, minimum=1)
     check_int("planes", planes, minimum=1)
+    check_int("blocks", blocks, minimum=1)
+    make_downsample = _shortcut_factory(shortcut, norm_layer)
     out_channels = planes * block.expansion
-    make_downsample = shortcut
-    if isinstance(shortcut, str):
-        check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
-
-        def make_downsample(c_in: int, c_out: int, s: int) -> nn.Module | None:
-            return make_shortcut(shortcut, c_in, c_out, s, norm_layer)
-
-    elif not callable(shortcut):
-        raise TypeError(f"shortcut must be one of {list(SHORTCUT_OPTIONS)} or a callable")
+    kwargs = {"norm_layer": norm_layer, "residual": residual, **block_kwargs}
     layers = []
     for i in range(blocks):
         block_in, block_stride = (inplanes, stride) if i == 0 else (out_channels, 1)
         if dilation != 1 or first_dilation != 1:
-            block_kwargs["dilation"] = first_dilation if i == 0 else dilation
+            kwargs["dilation"] = first_dilation if i == 0 else dilation
         downsample = make_downsample(block_in, out_channels, block_stride) if residual else None
-        layers.append(
-            block(
-                block_in,
-                planes,
-                block_stride,
-                downsample,
-                norm_layer=norm_layer,
-                residual=residual,
-                **block_kwargs,
-            )
-        )
+        layers.append(block(block_in, planes, block_stride, downsample, **kwargs))
     return nn.Sequential(*layers)
+
+
+def _shortcut_factory(
+    shortcut: str | Callable[[int, int, int], nn.Module | None], norm_layer: NormLayer | None
+) -> Callable[[int, int, int], nn.Module | None]:
+    """``(in_channels, out_channels, stride) -> downsample``: a ``make_shortcut`` option, or
+    the caller's own factory."""
+    if callable(shortcut):
+        return shortcut
+    if not isinstance(shortcut, str):
+        raise TypeError(
+            f"shortcut must be one of {list(SHORTCUT_OPTIONS)} or a callable "
+            f"(in_channels, out_channels, stride) -> module or None, got {shortcut!r}"
+        )
+    check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
+    return lambda c_in, c_out, stride: make_shortcut(shortcut, c_in, c_out, stride, norm_layer)
 
 
 def init_weights(model: nn.Module) -> None:

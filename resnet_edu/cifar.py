@@ -1,4 +1,4 @@
-"""The CIFAR-10 networks of the paper, section 4.2 (chapters 1, 4 and 7).
+"""The CIFAR-10 networks of the paper, section 4.2 (chapters 1-4, 7-9 and the appendix).
 
 "The first layer is 3x3 convolutions. Then we use a stack of 6n layers with 3x3 convolutions on
 the feature maps of sizes {32, 16, 8} respectively, with 2n layers for each feature map size. The

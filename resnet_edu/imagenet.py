@@ -1,4 +1,4 @@
-"""ImageNet ResNets (paper Table 1), their plain twins, ResNeXt and Wide ResNet (chapters 5, 6).
+"""ImageNet ResNets (paper Table 1), plain twins, ResNeXt, Wide ResNet (chapters 1, 5, 6, 9).
 
 A 7x7 stem, four stages of blocks at strides 4, 8, 16, 32, global average pooling and one
 fully-connected layer (He et al. 2016, Table 1). The module and parameter names (``conv1``,
@@ -143,11 +143,9 @@ class ResNet(nn.Module):
         check_int("num_classes", num_classes, minimum=1)
         check_int("in_channels", in_channels, minimum=1)
         check_bool("zero_init_residual", zero_init_residual)
-        check_bool("residual", residual)
         norm_layer = check_norm_layer("norm_layer", norm_layer)
-        self.residual, self.in_channels = residual, in_channels
-        # How often the map is halved before the last stage's BatchNorms (stem: twice).
-        self._halvings = 2 + sum(stage.stride == 2 for stage in plan)
+        self.residual, self.in_channels = residual, in_channels  # (blocks check residual)
+        self._halvings = 2 + sum(s.stride == 2 for s in plan)  # before the last BN; stem: 2
 
         # Stem: a stride-2 7x7 conv and a stride-2 max pool take 224x224 down to 56x56.
         self.conv1 = nn.Conv2d(
@@ -160,8 +158,8 @@ class ResNet(nn.Module):
         channels = STEM_WIDTH
         stages = []
         for stage in plan:
-            # Projection shortcut (option B) where the shape changes, as torchvision:
-            # its keys are downsample.0 (1x1 conv) and downsample.1 (norm).
+            # make_stage's default shortcut is option B, as torchvision: a projection where the
+            # shape changes, keys downsample.0 (1x1 conv) and downsample.1 (norm).
             stages.append(
                 make_stage(
                     block,
@@ -169,7 +167,6 @@ class ResNet(nn.Module):
                     stage.planes,
                     stage.blocks,
                     stage.stride,
-                    shortcut="B",
                     residual=residual,
                     norm_layer=norm_layer,
                     first_dilation=stage.first_dilation,

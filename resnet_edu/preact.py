@@ -44,6 +44,7 @@ from .blocks import (
     NormLayer,
     ZeroPadShortcut,
     check_block_arguments,
+    check_block_input,
     conv1x1,
     conv3x3,
     init_weights,
@@ -135,7 +136,7 @@ class PreActBlock(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.conv1.in_channels, self.conv1.weight)
+        check_block_input(self, x)
         pre = self.preactivation(x)  # once: BN's running statistics see each batch once
         if not self.residual:
             return self.branch(x, pre)  # the plain stack: F(x)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -134,3 +135,11 @@ def test_builders_are_written_out(name):
     assert source.startswith(f"def {short}("), source[:80]
     assert builder.__doc__ and builder.__doc__.strip().splitlines()[0] in source
     assert len(source.splitlines()) <= 25
+
+
+def test_package_docstring_lists_every_module():
+    package = Path(resnet_edu.__file__).parent
+    modules = {p.stem for p in package.glob("*.py")} - {"__init__"}
+    lines = resnet_edu.__doc__.splitlines()
+    listed = {line.split()[0] for line in lines if line.startswith("    ")}
+    assert modules == listed
