@@ -159,6 +159,18 @@ def test_unknown_myst_is_an_error_not_raw_text():
         c.markdown("{cite}`nosuchkey`")
 
 
+def test_maths_images_and_labelled_equations():
+    c = _converter()
+    c.book.equations = {"eq-res": ("ch", 1)}
+    text = c.markdown(
+        "\\begin{align}\ny &= x\n\\end{align}\n\n$$\n\\begin{aligned} a \\end{aligned}\n$$\n\n"
+        "$$ y = F(x) + x $$ (eq-res)\n\nBy {eq}`eq-res`, ![a plot](img/p.png) and {math}`x^2`."
+    )
+    assert text.startswith("$$\n\\begin{align}\ny &= x\n\\end{align}\n$$\n\n$$\n\\begin{aligned}")
+    assert "$$ y = F(x) + x \\tag{1} $$" in text
+    assert f"By (1), ![a plot]({colab.raw_url('book/img/p.png')}) and $x^2$." in text
+
+
 def test_ordinary_code_blocks_are_left_alone():
     c = _converter()
     block = "```python\nprint({cite}`x`)\n```"  # not a role: inside code

@@ -71,6 +71,9 @@ ADMONITIONS = {
 FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})(?P<info>.*)$")
 ROLE = re.compile(r"\{(?P<role>[a-zA-Z][\w:\-]*)\}`(?P<content>[^`]*)`")
 TARGET = re.compile(r"^\s*\((?P<label>[\w\-:.]+)\)=\s*$")
+AMS_ENV = re.compile(
+    r"^\s*\\begin\{(?P<name>(?:equation|align|alignat|gather|multline|flalign|eqnarray)\*?)\}"
+)
 OPTION = re.compile(r"^:(?P<key>[\w\-]+):\s*(?P<value>.*)$")
 LABELLED_MATH = re.compile(r"^(?P<before>.*)\$\$\s*\((?P<label>[\w\-:.]+)\)\s*$")
 EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
@@ -114,6 +117,12 @@ def colab_url(stem: str) -> str:
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
     base = config.get("launch_buttons", {}).get("colab_url", "https://colab.research.google.com")
     return f"{base.rstrip('/')}/github/{org}/{repo}/blob/{repo_branch()}/colab/{stem}.ipynb"
+
+
+def raw_url(path: str) -> str:
+    """The address of a committed file (an image the Markdown shows)."""
+    org, repo = _github()
+    return f"https://raw.githubusercontent.com/{org}/{repo}/{repo_branch()}/{path}"
 
 
 def page_url(stem: str, anchor: str = "") -> str:
@@ -324,12 +333,13 @@ class Converter:
         p = Path(path)
         if p.suffix in (".ipynb", ".md") and (BOOK / p.name).exists():
             return self._page(p.stem) if not anchor else page_url(p.stem, anchor)
-        return f"{site_url()}book/{path}{anchor}"  # an image or file of the book
+        return raw_url(f"book/{path}") + anchor  # an image or file of the book, as committed
 
     # ---- blocks
     def block(self, lines: list[str]) -> list[str]:
         out: list[str] = []
         i = 0
+        in_maths = False  # inside a $$ ... $$ block
         while i < len(lines):
             line = lines[i]
             fence = FENCE.match(line)
@@ -347,6 +357,17 @@ class Converter:
                 continue
             if TARGET.match(line):
                 i += 1
+                continue
+            if line.count("$$") % 2:
+                in_maths = not in_maths
+            env = AMS_ENV.match(line)
+            if env and not in_maths:  # amsmath: a bare environment; Colab wants it in $$
+                end = next(
+                    (j for j in range(i, len(lines)) if f"\\end{{{env['name']}}}" in lines[j]),
+                    len(lines) - 1,
+                )
+                out += ["$$", *lines[i : end + 1], "$$"]
+                i = end + 1
                 continue
             if m := LABELLED_MATH.match(line):
                 number = self.book.equations[m["label"]][1]
@@ -392,7 +413,7 @@ class Converter:
         if name == "figure":
             alt = options.get("alt", "")
             caption = " ".join(self.block(body)).strip()
-            src = arg if arg.startswith(("http://", "https://")) else f"{site_url()}book/{arg}"
+            src = arg if arg.startswith(("http://", "https://")) else raw_url(f"book/{arg}")
             return [f"![{alt}]({src})", "", f"*{caption}*"]
         if name == "epigraph":
             return _quote(self.block(body))
