@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import errno
 import io
+import math
 import os
 import pickle
 import random
@@ -123,11 +124,16 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
     data = buffer.getbuffer()
     old = path.stat().st_size if path.is_file() else 0
-    free = shutil.disk_usage(path.parent).free
+    try:
+        usage = shutil.disk_usage(path.parent)
+        free = usage.free if usage.total > 0 else math.inf  # some FUSE mounts report 0 / 0
+    except OSError:  # the folder is missing or unreadable: the write below says so
+        free = math.inf
+    free_text = _megabytes(free) if free < math.inf else "too little"
     message = (
         f"not enough disk space for the checkpoint {str(path)!r}: it needs "
         f"{_megabytes(len(data))} free next to the previous one ({_megabytes(old)}; an atomic "
-        f"write keeps both until the new file is complete), and {_megabytes(free)} are free. "
+        f"write keeps both until the new file is complete), and {free_text} is free. "
         "Free some space, or write the run to another disk"
     )
     if free < len(data):
