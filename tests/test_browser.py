@@ -179,7 +179,7 @@ def test_page_on_a_phone(phone, site, page):
     _first_visit(phone, urljoin(site, page))
     SHOTS.mkdir(parents=True, exist_ok=True)
     name = page.replace("/", "_").removesuffix(".html")
-    phone.save_screenshot(str(SHOTS / f"phone_{name}.png"))
+    _full_page_screenshot(phone, SHOTS / f"phone_{name}.png")
     errors = _console_errors(phone)
     assert errors == [], f"{page} (phone): {len(errors)} console error(s): {errors}"
 
@@ -216,6 +216,19 @@ def test_page_on_a_phone(phone, site, page):
     shown, in_view = _navigation_links(phone)
     assert shown >= len(PAGES) - 1, f"{page}: the opened navigation shows {shown} links"
     phone.save_screenshot(str(SHOTS / f"phone_{name}_navigation.png"))
+
+
+def _full_page_screenshot(browser, path: Path) -> None:
+    """The whole page as the phone lays it out (not only the first screen)."""
+    import base64
+
+    size = browser.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    clip = {"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 30000)}
+    shot = browser.execute_cdp_cmd(
+        "Page.captureScreenshot",
+        {"format": "png", "captureBeyondViewport": True, "clip": {**clip, "scale": 1}},
+    )
+    path.write_bytes(base64.b64decode(shot["data"]))
 
 
 def _navigation_links(browser) -> tuple[int, int]:
