@@ -181,7 +181,7 @@ class ImageTensors(Dataset):
 
     def set_epoch(self, epoch: int) -> None:
         """Draw the crops and flips of ``epoch`` for all images at once (no-op without augment)."""
-        self.epoch = epoch
+        self.epoch = check_int("epoch", epoch, minimum=0)
         if not self.augment:
             return
         # Mix seed and epoch so that (seed=0, epoch=1) and (seed=1, epoch=0) differ.
@@ -566,7 +566,8 @@ class EpochSampler(torch.utils.data.Sampler[int]):
 
     def set_epoch(self, epoch: int, start: int = 0) -> None:
         """Select the epoch's permutation and skip its first ``start`` indices of this shard."""
-        self.epoch, self.start = epoch, check_int("start", start, minimum=0)
+        self.epoch = check_int("epoch", epoch, minimum=0)
+        self.start = check_int("start", start, minimum=0)
 
     def _shard(self) -> list[int]:
         if self.shuffle:

@@ -281,6 +281,9 @@ class ToyNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != 1:
+            got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+            raise ValueError(f"x must be a (N, 1) batch of scalar inputs (see line_1d), got {got}")
         x = torch.relu(self.stem(x))
         if self.residual:
             for first, second in zip(self.hidden[::2], self.hidden[1::2], strict=True):

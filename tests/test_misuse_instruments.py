@@ -516,6 +516,13 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("ToyNet width", lambda: shattered.ToyNet(2, width=0), ValueError, "width"),
     ("ToyNet residual str", lambda: shattered.ToyNet(2, residual="yes"), TypeError, "residual"),
     ("ToyNet batchnorm str", lambda: shattered.ToyNet(2, batchnorm="no"), TypeError, "batchnorm"),
+    (
+        "ToyNet forward shape",
+        lambda: shattered.ToyNet(2)(torch.zeros(4, 3)),
+        ValueError,
+        "x must be",
+    ),
+    ("ToyNet forward str", lambda: shattered.ToyNet(2)("x"), ValueError, "x must be"),
     # data
     (
         "digits test_fraction high",
@@ -591,6 +598,15 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         lambda: data.EpochSampler(10, num_replicas=2, rank=3),
         ValueError,
         "rank",
+    ),
+    ("EpochSampler set_epoch", lambda: data.EpochSampler(10).set_epoch(-1), ValueError, "epoch"),
+    (
+        "ImageTensors set_epoch",
+        lambda: data.ImageTensors(
+            torch.zeros(4, 3, 8, 8), torch.arange(4), mean=[0.0] * 3, std=[1.0] * 3
+        ).set_epoch(1.5),
+        TypeError,
+        "epoch",
     ),
     ("EpochSampler seed", lambda: data.EpochSampler(10, seed="a"), TypeError, "seed"),
     # exercises
@@ -812,5 +828,5 @@ def test_bad_call_is_refused_with_a_clear_error(call, error, names):
 
 
 def test_the_probe_is_wide():
-    assert len(CASES) >= 170
+    assert len(CASES) >= 180
     assert len({case[0] for case in CASES}) == len(CASES)  # unique ids
