@@ -633,7 +633,33 @@ _VERSIONS = (
 )
 
 
-def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[dict]:
+def _run_bounded(args: list[str], cwd: str, env: dict, limit: int) -> tuple[int | None, str]:
+    """Run ``args``; after ``limit`` seconds stop it and its kernel (a process group).
+    Returns (exit status or None when stopped, stderr)."""
+    import signal
+
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        proc = subprocess.Popen(
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+            start_new_session=True,
+        )
+        try:
+            code: int | None = proc.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code = None
+        err.seek(0)
+        return code, err.read()
+
+
+def standin(
+    python: Path, paths: list[Path], out: Path, timeout: int, notebook_timeout: int = 900
+) -> list[dict]:
     """Run each twin top to bottom with ``python`` as Colab would, and record the results.
 
     Before each notebook, resnet_edu and torchinfo are uninstalled from that environment, so
@@ -663,6 +689,14 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "book", "resnet_edu", "colab"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    if dirty:
+        commit += " + uncommitted changes"
     record = {
         "what": "Every Colab notebook run top to bottom, as Colab would, in a fresh venv "
         "without resnet_edu or torchinfo (make colab-check): not strict (a false claim prints "
@@ -683,34 +717,26 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
             capture_output=True,
             env=env,
         )
+        (executed / path.name).unlink(missing_ok=True)
         with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
+            args = [str(python), "-c", _RUNNER, str(path), str(executed / path.name)]
             start = time.perf_counter()
-            run = subprocess.run(
-                [
-                    str(python),
-                    "-c",
-                    _RUNNER,
-                    str(path),
-                    str(executed / path.name),
-                    str(timeout),
-                    content,
-                ],
-                cwd=content,
-                env=env,
-                capture_output=True,
-                text=True,
+            returncode, stderr = _run_bounded(
+                [*args, str(timeout), content], content, env, notebook_timeout
             )
             seconds = time.perf_counter() - start
         error = None
-        if run.returncode != 0:
-            lines = [x for x in run.stderr.strip().splitlines() if x.strip()]
+        if returncode is None:
+            error = f"stopped after {notebook_timeout} s (the whole notebook's time limit)"
+        elif returncode != 0:
+            lines = [x for x in stderr.strip().splitlines() if x.strip()]
             error = next(
                 (
                     x.strip()
                     for x in reversed(lines)
                     if re.match(r"^\w*(Error|Exception)", x.strip())
                 ),
-                lines[-1].strip() if lines else f"exit status {run.returncode}",
+                lines[-1].strip() if lines else f"exit status {returncode}",
             )[:300]
         failed_claims = 0
         if (executed / path.name).exists():
@@ -721,7 +747,7 @@ def standin(python: Path, paths: list[Path], out: Path, timeout: int) -> list[di
                     failed_claims += sum(1 for x in str(text).splitlines() if x.startswith("✗"))
         result = {
             "notebook": str(path.relative_to(ROOT)),
-            "passed": run.returncode == 0 and failed_claims == 0,
+            "passed": returncode == 0 and failed_claims == 0,
             "seconds": round(seconds, 1),
             "failed_claims": failed_claims,
             "error": error,
@@ -751,7 +777,10 @@ def main(argv: list[str] | None = None) -> int:
     p_run.add_argument(
         "--out", type=Path, default=RESULT, help=f"default {RESULT.relative_to(ROOT)}"
     )
-    p_run.add_argument("--timeout", type=int, default=1200, help="seconds per cell (1200)")
+    p_run.add_argument("--timeout", type=int, default=600, help="seconds per cell (600)")
+    p_run.add_argument(
+        "--notebook-timeout", type=int, default=900, help="seconds per notebook (900)"
+    )
     p_run.add_argument("paths", nargs="*", type=Path, help="twins to run (default: all)")
     args = parser.parse_args(argv)
     try:
@@ -770,7 +799,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             return 0
         paths = [p.resolve() for p in args.paths] or sorted(COLAB.glob("*.ipynb"))
-        results = standin(args.python, paths, args.out.resolve(), args.timeout)
+        results = standin(
+            args.python, paths, args.out.resolve(), args.timeout, args.notebook_timeout
+        )
         return 0 if all(r["passed"] for r in results) else 1
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
