@@ -70,7 +70,7 @@ colab-check: colab
 	rm -rf $(COLAB_VENV)
 	$(COLAB_PYTHON) -m venv $(COLAB_VENV)
 	$(COLAB_VENV)/bin/python -m pip install -q "torch==2.11.*" "torchvision==0.26.*" numpy \
-		matplotlib scikit-learn tqdm ipykernel nbclient nbformat
+		matplotlib scikit-learn tqdm ipywidgets ipykernel nbclient nbformat
 	$(BIN)/python tools/colab.py standin --python $(COLAB_VENV)/bin/python
 
 bench: $(STAMP)
