@@ -12,7 +12,15 @@ import torch.nn.functional as F
 from resnet_edu import data
 from resnet_edu.checkpoint import load_checkpoint
 from resnet_edu.cifar import CifarResNet, resnet20
-from resnet_edu.train import FitEvent, History, TrainConfig, fit, learning_rate, pick_device
+from resnet_edu.train import (
+    FitEvent,
+    History,
+    TrainConfig,
+    evaluate,
+    fit,
+    learning_rate,
+    pick_device,
+)
 
 QUIET = {"progress": False, "threads": 1, "device": "cpu"}
 
@@ -226,3 +234,23 @@ def test_fit_accepts_a_pair_of_plain_dataloaders():
     with torch.no_grad():
         loss = F.cross_entropy(model(x), y).item()
     assert h.test_loss[-1] == pytest.approx(loss, rel=1e-5)
+
+
+def test_evaluate_is_mean_loss_and_error_in_eval_mode_and_restores_the_mode():
+    model = _tiny()
+    model.train()
+    model.layer1.eval()  # a mixed state, as when BatchNorms are frozen
+    x, y = torch.randn(40, 3, 8, 8), torch.randint(0, 10, (40,))
+    batches = [(x[:16], y[:16]), (x[16:], y[16:])]
+    loss, error = evaluate(model, batches)
+    assert model.training and not model.layer1.training  # every flag as it was
+    model.eval()
+    with torch.no_grad():
+        logits = model(x)
+    assert loss == pytest.approx(F.cross_entropy(logits, y).item(), rel=1e-6)
+    assert error == pytest.approx(100 * (logits.argmax(1) != y).float().mean().item())
+    assert evaluate(model, (x, y)) == pytest.approx((loss, error), rel=1e-6)
+    # another loss: a batch mean, weighted by the batch size
+    mse = lambda out, t: (out.softmax(1) - F.one_hot(t, 10)).pow(2).mean()  # noqa: E731
+    expected = (16 * mse(logits[:16], y[:16]) + 24 * mse(logits[16:], y[16:])) / 40
+    assert evaluate(model, batches, loss_fn=mse)[0] == pytest.approx(expected.item(), rel=1e-6)
