@@ -43,8 +43,10 @@ test: lint book
 	RESNET_EDU_STRICT=1 $(BIN)/python -m pytest tests book $(NBVAL)
 	$(MAKE) nbval-variant
 
+# The unit tests without those marked slow (the biggest models, a fresh venv): a quick check
+# while editing the library. make test runs them all.
 unit: $(STAMP)
-	$(BIN)/python -m pytest tests -x -q
+	$(BIN)/python -m pytest tests -x -q -m "not slow"
 
 nbval: $(STAMP)
 	RESNET_EDU_STRICT=1 $(BIN)/python -m pytest book $(NBVAL)

@@ -61,7 +61,7 @@ from .imagenet import (
     wide_resnet101_2,
 )
 from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn
-from .weights import WeightsDownloadError
+from .weights import WeightsDownloadError, WeightsFileError
 
 __version__ = "0.1.0"
 
@@ -72,6 +72,7 @@ __all__ = [
     "ResNet",
     "VGG",
     "WeightsDownloadError",
+    "WeightsFileError",
     "ZeroPadShortcut",
     "conv1x1",
     "conv3x3",
