@@ -231,7 +231,7 @@ def _shortcut_label(module: nn.Module | None) -> tuple[str, str, int]:
     if convs:
         conv = convs[0]
         norm = " + BN" if any(isinstance(m, nn.BatchNorm2d) for m in module.modules()) else ""
-        return "projection", f"projection: {_conv_label(conv)}{norm}", conv.stride[0]
+        return "projection", f"projection:\n{_conv_label(conv)}{norm}", conv.stride[0]
     return "projection", f"projection: {type(module).__name__}", 1
 
 

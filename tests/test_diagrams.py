@@ -51,7 +51,7 @@ def test_bottleneck_widths_and_projection():
     lay = D.block_layout(Bottleneck(256, 128, 2, make_shortcut("B", 256, 512, 2)))
     assert lay.widths == (256, 128, 128, 512)
     assert lay.shortcut.kind == "projection" and lay.shortcut.stride == 2
-    assert "1×1 conv, 512, /2 + BN" in lay.shortcut.label
+    assert "1×1 conv, 512, /2 + BN" in lay.shortcut.label.replace("\n", " ")
 
 
 def test_preactivation_order_and_shortcut_source():
