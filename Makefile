@@ -65,7 +65,8 @@ colab: $(STAMP)
 
 # Colab as closely as we can offline: Python 3.13, Colab's torch/torchvision and the packages it
 # ships, but neither resnet_edu nor torchinfo (each notebook's setup cell installs them from
-# this checkout, RESNET_EDU_SOURCE). A new venv every time.
+# this checkout, RESNET_EDU_SOURCE). A new venv every time. Another interpreter:
+# make colab-check COLAB_PYTHON=/path/to/python3.13 (e.g. pyenv's ~/.pyenv/versions/3.13.0/bin/python3.13).
 COLAB_PYTHON ?= python3.13
 COLAB_VENV   := _build/colab-venv
 colab-check: colab
