@@ -66,7 +66,15 @@ def _recording(recorded: dict) -> str:
             f"Python {py}, torch {torch}, torchvision {tv}."
         )
     dates = sorted({r["date"] for r in recorded.values()})
-    lines += ["", f"Recorded between {dates[0]} and {dates[-1]}, seed 0, 2 threads.", ""]
+    when = dates[0] if len(dates) == 1 else f"between {dates[0]} and {dates[-1]}"
+    seeds = sorted({r.get("seed", 0) for r in recorded.values()})
+    threads = sorted({r.get("threads", 2) for r in recorded.values()})
+    lines += [
+        "",
+        f"Recorded {when} with `RESNET_EDU_SEED` {', '.join(map(str, seeds))} and "
+        f"{', '.join(map(str, threads))} thread(s), native instruction set.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -108,7 +116,7 @@ def _chapters(results: dict, recorded: dict) -> str:
             f"| {_link(name)} | {rec if rec is not None else '–'} | {span} | {ch['code_cells']} | "
             f"{len(ch['excluded'])} | {changed} | {errors} | {passed}/{len(claims)} |"
         )
-    lines += ["", "Cells not compared, and why:", ""]
+    lines += ["", "Cells not compared (numbered from 0 among all cells), and why:", ""]
     for name, ch in sorted(results["chapters"].items()):
         for ex in ch["excluded"]:
             reason = ex["reason"] or "(no reason given)"
