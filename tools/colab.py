@@ -729,7 +729,8 @@ def standin(
         if returncode is None:
             error = f"stopped after {notebook_timeout} s (the whole notebook's time limit)"
         elif returncode != 0:
-            lines = [x for x in stderr.strip().splitlines() if x.strip()]
+            plain = re.sub(r"\x1b\[[0-9;]*m", "", stderr)  # the traceback's colours
+            lines = [x for x in plain.strip().splitlines() if x.strip()]
             error = next(
                 (
                     x.strip()
@@ -745,6 +746,11 @@ def standin(
                 for output in cell.get("outputs", []):
                     text = output.get("text", "") or output.get("data", {}).get("text/plain", "")
                     failed_claims += sum(1 for x in str(text).splitlines() if x.startswith("✗"))
+        if error and re.search(r"URLError|Name or service not known|getaddrinfo", error):
+            error += (
+                " (the notebook reaches the network, e.g. for a committed file of the "
+                "repository; Colab has the network, this stand-in has not)"
+            )
         result = {
             "notebook": str(path.relative_to(ROOT)),
             "passed": returncode == 0 and failed_claims == 0,
