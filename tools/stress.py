@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -221,14 +221,17 @@ def _execute_main(path: str, out: str, timeout: str) -> int:
 
 def stress(paths: list[Path], variants: list[Variant], jobs: int = 1) -> dict:
     """Run every chapter under every variant (``jobs`` at a time); results keyed by chapter."""
-    tasks = [(p, v) for p in paths for v in variants]
+    results = {path.name: _chapter_facts(path) for path in paths}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
-        runs = list(pool.map(lambda t: (t[0], execute(*t)), tasks))
-    results: dict[str, dict] = {}
-    for path, run in runs:
-        entry = results.setdefault(path.name, _chapter_facts(path))
-        entry["runs"].append(run)
-        print(_run_line(path, run), flush=True)
+        tasks = [(p, i, v) for p in paths for i, v in enumerate(variants)]
+        futures = {pool.submit(execute, p, v): (p, i) for p, i, v in tasks}
+        done = {}
+        for future in as_completed(futures):
+            path, i = futures[future]
+            done[path.name, i] = future.result()
+            print(_run_line(path, done[path.name, i]), flush=True)
+    for (name, _), run in sorted(done.items()):  # in matrix order, whatever finished first
+        results[name]["runs"].append(run)
     return {
         "date": date.today().isoformat(),
         "machine": machine(),
