@@ -627,6 +627,25 @@ finally:
     nbformat.write(nb, sys.argv[2])
 """
 
+#: Imported by the stand-in's kernels (``sitecustomize``): a download of a file of the book's
+#: repository (``…/raw/BRANCH/path``) reads the checkout instead, which stands in for the
+#: repository as ``RESNET_EDU_SOURCE`` does for pip. Any other address is left alone.
+_REPO_FILES = """
+import os, urllib.request
+_urlopen = urllib.request.urlopen
+_prefixes = os.environ["RESNET_EDU_STANDIN_PREFIXES"].split()
+_checkout = os.environ["RESNET_EDU_STANDIN_CHECKOUT"]
+
+def urlopen(url, *args, **kwargs):
+    address = url if isinstance(url, str) else url.full_url
+    for prefix in _prefixes:
+        if address.startswith(prefix):
+            return _urlopen("file://" + _checkout + "/" + address[len(prefix):], *args, **kwargs)
+    return _urlopen(url, *args, **kwargs)
+
+urllib.request.urlopen = urlopen
+"""
+
 _VERSIONS = (
     "import sys, torch, torchvision; "
     "print(sys.version.split()[0], torch.__version__, torchvision.__version__)"
@@ -675,7 +694,12 @@ def standin(
         for k, v in os.environ.items()
         if k not in ("CI", "RESNET_EDU_STRICT", "PYTHONPATH", "VIRTUAL_ENV", "RESNET_EDU_SEED")
     }
+    hooks = Path(tempfile.mkdtemp(prefix="colab-standin-hooks-"))
+    (hooks / "sitecustomize.py").write_text(_REPO_FILES, encoding="utf-8")
     env.update(
+        PYTHONPATH=str(hooks),
+        RESNET_EDU_STANDIN_PREFIXES=f"{repo_url()}/raw/{repo_branch()}/ {raw_url('')}",
+        RESNET_EDU_STANDIN_CHECKOUT=str(ROOT),
         RESNET_EDU_SOURCE=ROOT.as_uri(),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
         OMP_WAIT_POLICY="PASSIVE",
@@ -700,7 +724,9 @@ def standin(
     record = {
         "what": "Every Colab notebook run top to bottom, as Colab would, in a fresh venv "
         "without resnet_edu or torchinfo (make colab-check): not strict (a false claim prints "
-        "a ✗ line, counted here), the kernel in an empty directory",
+        "a ✗ line, counted here), the kernel in an empty directory; pip installs from this "
+        "checkout and a download of a committed file of the repository reads it from the "
+        "checkout (both stand in for the repository on GitHub)",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit,
         "python": versions[0],
