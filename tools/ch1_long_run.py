@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -79,19 +78,14 @@ def train(
 
 def machine() -> dict[str, str | int]:
     """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    from stress import machine as this_machine  # tools/stress.py: the one description
+
+    m = this_machine()
     return {
-        "cpu": cpu,
-        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
+        "cpu": m["cpu"],
+        "cpu_capability": m["capability"],
+        "torch": m["torch"],
+        "python": m["python"],
         "threads": 1,
     }
 
