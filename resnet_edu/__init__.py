@@ -25,7 +25,6 @@ Modules, one idea each:
     landscape    loss landscapes along filter-normalised random directions
     shattered    shattered gradients: how input gradients decorrelate with depth
     plots        one plotting module: every figure of the book, in the book's style
-    plots_why    deprecated re-export of chapter 8's figures, now in plots
     exercises    exercise checkers that say precisely what is wrong
     _checks      argument checks shared by the package (private)
 """

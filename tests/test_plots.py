@@ -283,9 +283,3 @@ def test_landscape_contour_transposes_and_labels_few_levels() -> None:
     assert ax.get_xlim() == (-1.0, 1.0) and ax.get_ylim() == (-2.0, 2.0)
     contour = ax.collections[0]
     assert 0 < len(ax.texts) <= len(contour.levels) // 4 + 1  # labels on every fourth level
-
-
-def test_plots_why_is_only_an_alias() -> None:
-    from resnet_edu import plots_why
-
-    assert plots_why.lesion_plot is plots.lesion_plot
