@@ -116,7 +116,14 @@ def _chapters(results: dict, recorded: dict) -> str:
             f"| {_link(name)} | {rec if rec is not None else '–'} | {span} | {ch['code_cells']} | "
             f"{len(ch['excluded'])} | {changed} | {errors} | {passed}/{len(claims)} |"
         )
-    lines += ["", "Cells not compared (numbered from 0 among all cells), and why:", ""]
+    lines += [
+        "",
+        "The recorded run is a chapter's time on its own on the machine above (the budget is 90 s,",
+        "120 s for part III); stress runs share the machine, two at a time, so theirs are longer.",
+        "",
+        "Cells not compared (numbered from 0 among all cells), and why:",
+        "",
+    ]
     for name, ch in sorted(results["chapters"].items()):
         for ex in ch["excluded"]:
             reason = ex["reason"] or "(no reason given)"
