@@ -2,7 +2,7 @@
 
 nbval (``pytest --nbval book/``) re-executes every chapter and compares its outputs; these tests
 check what nbval cannot: the shared setup cell and its single repository URL, the table of
-contents, committed outputs, small figures, labelled ``NBVAL_IGNORE_OUTPUT`` cells, and that a
+contents, committed outputs, small figures, uncompared cells tagged ``nbval-ignore-output`` with a reason, and that a
 chapter runs in a fresh environment that has torch but neither ``resnet_edu`` nor torchinfo --
 the closest we can get to Colab offline.
 """
@@ -92,13 +92,13 @@ def test_figures_are_small_and_ignored_outputs_say_why(path):
                 size = len(base64.b64decode(png))
                 assert size < 200_000, f"{path.name}: a {size // 1000} kB figure; shrink it"
                 total += size
-        lines = cell.source.splitlines()
-        for i, line in enumerate(lines):
-            if line.strip() == "# NBVAL_IGNORE_OUTPUT":
-                reason = lines[i + 1].strip() if i + 1 < len(lines) else ""
-                assert reason.startswith("#") and len(reason) > 10, (
-                    f"{path.name}: NBVAL_IGNORE_OUTPUT needs a comment saying why on the next line"
-                )
+        # The checking machinery stays out of the reader's way: no test-tool comment in any code
+        # cell (a hidden cell can be unfolded, and Colab shows them all). A cell nbval leaves
+        # uncompared carries the tag and says why in its metadata ("ignore_reason").
+        assert "NBVAL" not in cell.source, f"{path.name}: use the nbval-ignore-output tag"
+        if "nbval-ignore-output" in cell.metadata.get("tags", []):
+            reason = cell.metadata.get("ignore_reason", "")
+            assert len(reason) > 10, f"{path.name}: an ignored cell needs metadata ignore_reason"
     assert total < 1_500_000, f"{path.name}: {total // 1000} kB of figures; keep pages light"
 
 
@@ -141,7 +141,7 @@ def test_a_chapter_runs_where_resnet_edu_is_missing(tmp_path):
         [py, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.split() == ["None", "None"]
 
-    chapter = ROOT / "book" / "03_residual_learning.ipynb"  # builds, trains and checks blocks
+    chapter = ROOT / "book" / "02_residual_learning.ipynb"  # builds, trains and checks blocks
     out = tmp_path / chapter.name
     env = {**os.environ, "RESNET_EDU_SOURCE": ROOT.as_uri(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)

@@ -43,9 +43,13 @@ def _nb(*cells):
 
 
 def test_a_changed_compared_cell_is_reported_and_an_ignored_one_is_not():
-    ignored = "# NBVAL_IGNORE_OUTPUT\n# training losses differ between machines\nprint(loss)"
-    committed = _nb(_cell("print(1)", "1\n"), _cell(ignored, "0.53\n"), _cell("x", "a\n"))
-    ran = _nb(_cell("print(1)", "1\n"), _cell(ignored, "0.61\n"), _cell("x", "b\n"))
+    def ignored(text):
+        cell = _cell("print(loss)", text, tags=["nbval-ignore-output"])
+        cell.metadata["ignore_reason"] = "training losses differ between machines"
+        return cell
+
+    committed = _nb(_cell("print(1)", "1\n"), ignored("0.53\n"), _cell("x", "a\n"))
+    ran = _nb(_cell("print(1)", "1\n"), ignored("0.61\n"), _cell("x", "b\n"))
     diff = stress._differences(committed, ran)
     assert diff == {"changed_cells": [3], "errors": []}
     assert stress.ignore_reason(committed.cells[2]) == "training losses differ between machines"
