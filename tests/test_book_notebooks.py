@@ -2,9 +2,9 @@
 
 nbval (``pytest --nbval book/``) re-executes every chapter and compares its outputs; these tests
 check what nbval cannot: the shared setup cell and its single repository URL, the table of
-contents, committed outputs, small figures, uncompared cells tagged ``nbval-ignore-output`` with a reason, and that a
-chapter runs in a fresh environment that has torch but neither ``resnet_edu`` nor torchinfo --
-the closest we can get to Colab offline.
+contents, committed outputs, small figures, uncompared cells tagged ``nbval-ignore-output`` with a
+reason, and that a chapter runs in a fresh environment that has torch but neither ``resnet_edu``
+nor torchinfo -- the closest we can get to Colab offline.
 """
 
 from __future__ import annotations

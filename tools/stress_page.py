@@ -26,9 +26,10 @@ count or another seed. So the book is checked in three ways.
    exercise checker, and every `✓` line of a claim. CI does this twice: on its own machine, and
    again with PyTorch limited to AVX2 kernels, one thread and another seed.
 2. **Machine-dependent outputs are not compared** (training curves, lesions, landscapes): each
-   such cell carries nbval's `nbval-ignore-output` tag and says why in its metadata, and the chapter states what
-   it shows as a *claim*, checked by `resnet_edu.claims.claim`. Under CI a false claim fails the
-   build; in your own session it prints a ✗ line with the measured values and "Run all" goes on.
+   such cell carries nbval's `nbval-ignore-output` tag and says why in its metadata, and the
+   chapter states what it shows as a *claim*, checked by `resnet_edu.claims.claim`. Under CI a
+   false claim fails the build; in your own session it prints a ✗ line with the measured values
+   and "Run all" goes on.
 3. **Every claim is checked on a matrix of stand-ins for other readers' machines**: other seeds
    (`RESNET_EDU_SEED`), thread counts (`RESNET_EDU_THREADS`) and instruction sets
    (`ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA`), by `python tools/notebooks.py stress --all
