@@ -16,7 +16,13 @@ What a failed claim does depends on who runs the chapter:
   values and what the mismatch means, and "Run all" goes on.
 
 A claim that holds prints ``✓ <statement>`` in both, an output that is the same on every
-machine. ``RESNET_EDU_CLAIM_LOG`` names a file to which every claim is appended as a JSON line;
+machine. A chapter gathers the claims of one section in one folded cell, inside ``with claims():``,
+which shows one summary line (``✓ 3 of 3 claims hold``) with the claims folded under it::
+
+    with claims():
+        claim("plain-56 ends above plain-20", err56 > err20 + 10, measured={...})
+        claim("ResNet-56 ends below plain-56", res56 < err56, measured={...})
+ ``RESNET_EDU_CLAIM_LOG`` names a file to which every claim is appended as a JSON line;
 ``tools/notebooks.py stress`` uses it to count passes over its matrix of variants.
 
 Seeds come from one place, :func:`seed`: ``RESNET_EDU_SEED`` (default 0) shifts every seed a
@@ -25,16 +31,19 @@ chapter uses, so a whole chapter can be re-run as another draw.
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import numbers
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["ClaimError", "claim", "seed", "strict"]
+__all__ = ["ClaimError", "claim", "claims", "seed", "strict"]
 
 _TRUE = {"1", "true", "yes", "on"}
+_gathered: list[list[tuple[bool, str]]] = []  # the open ``claims()`` blocks, innermost last
 
 
 class ClaimError(AssertionError):
@@ -127,16 +136,71 @@ def claim(
     passed = bool(holds)
     values = _measured_text(measured)
     _log(statement, passed, values)
-    if passed:
-        print(f"✓ {statement}")
+    message = f"✓ {statement}"
+    if not passed:
+        message = f"✗ {statement}"
+        if values:
+            message += f" (measured {values})"
+        message += "." if not meaning else f": {meaning.rstrip('.')}."
+    if _gathered:  # inside ``with claims():`` -- shown, and raised, when the block ends
+        _gathered[-1].append((passed, message))
         return
-    message = f"✗ {statement}"
-    if values:
-        message += f" (measured {values})"
-    message += "." if not meaning else f": {meaning.rstrip('.')}."
-    if strict():
+    if not passed and strict():
         raise ClaimError(message)
     print(message)
+
+
+@contextmanager
+def claims() -> Iterator[None]:
+    """Gather the claims made inside the block into one output: a summary line, the claims folded.
+
+    The output has a plain-text form (summary line, then each claim indented) and an HTML form
+    (the claims in a ``<details>`` element under the summary), so Colab and the book show one line
+    that unfolds. A claim that fails is also shown unfolded, with its values. In strict mode a
+    failed claim raises :class:`ClaimError` when the block ends, after every claim in it was
+    checked.
+
+    Example:
+        >>> with claims():
+        ...     claim("two is more than one", 2 > 1)
+        ...     claim("three is more than two", 3 > 2)
+        ✓ 2 of 2 claims hold
+          ✓ two is more than one
+          ✓ three is more than two
+    """
+    _gathered.append([])
+    try:
+        yield
+    finally:
+        results = _gathered.pop()
+    if not results:
+        return
+    failed = [message for passed, message in results if not passed]
+    held = len(results) - len(failed)
+    summary = f"{'✗' if failed else '✓'} {held} of {len(results)} claims hold"
+    plain = "\n".join([summary, *(f"  {m}" for _, m in results)])
+    items = "".join(f"<li>{html.escape(m)}</li>" for _, m in results)
+    shown = "".join(f"<p>{html.escape(m)}</p>" for m in failed)
+    rich = (
+        f'<details class="claims"><summary>{html.escape(summary)}</summary><ul>{items}</ul>'
+        f"</details>{shown}"
+    )
+    _show(plain, rich)
+    if failed and strict():
+        raise ClaimError("\n".join(failed))
+
+
+def _show(plain: str, rich: str) -> None:
+    """Display both forms in a notebook kernel; print the plain one anywhere else."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # no IPython: a script or a plain interpreter
+        get_ipython = None
+    if get_ipython is not None and get_ipython() is not None:
+        display({"text/plain": plain, "text/html": rich}, raw=True)
+    else:
+        print(plain)
 
 
 def _log(statement: str, passed: bool, values: str) -> None:

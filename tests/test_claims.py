@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_edu.claims import ClaimError, claim, seed, strict
+from resnet_edu.claims import ClaimError, claim, claims, seed, strict
 
 
 @pytest.fixture
@@ -104,3 +104,49 @@ def test_a_bad_seed_variable_is_named(monkeypatch, value):
 def test_a_bad_offset_is_named(offset):
     with pytest.raises(TypeError, match="offset"):
         seed(offset)
+
+
+def test_gathered_claims_show_one_summary_and_each_claim_under_it(reader, capsys):
+    with claims():
+        claim("two is more than one", 2 > 1, measured={"a": 2.0})
+        claim("three is more than two", 3 > 2)
+    assert capsys.readouterr().out.splitlines() == [
+        "✓ 2 of 2 claims hold",
+        "  ✓ two is more than one",
+        "  ✓ three is more than two",
+    ]
+
+
+def test_a_gathered_false_claim_is_shown_in_a_session_and_raised_in_strict_mode_at_the_end(
+    reader, monkeypatch, capsys
+):
+    with claims():
+        claim("x holds", False, measured={"x": 0.5}, meaning="look again")
+        claim("y holds", True)
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "✗ 1 of 2 claims hold"
+    assert out[1].startswith("  ✗ x holds (measured x = 0.5): look again")
+    monkeypatch.setenv("RESNET_EDU_STRICT", "1")
+    checked = []
+    with pytest.raises(ClaimError, match="x holds"):
+        with claims():
+            claim("x holds", False)
+            checked.append("y")  # the block goes on: every claim in it is checked first
+            claim("y holds", True)
+    assert checked == ["y"]
+
+
+def test_gathered_claims_in_a_kernel_have_a_folded_html_form(reader, monkeypatch):
+    shown = []
+    monkeypatch.setattr("resnet_edu.claims._show", lambda plain, rich: shown.append(rich))
+    with claims():
+        claim("a < b & c", True)
+    (rich,) = shown
+    assert rich.startswith('<details class="claims"><summary>✓ 1 of 1 claims hold</summary>')
+    assert "a &lt; b &amp; c" in rich
+
+
+def test_an_empty_block_shows_nothing(reader, capsys):
+    with claims():
+        pass
+    assert capsys.readouterr().out == ""
