@@ -50,7 +50,7 @@ __all__ = [
 
 #: Marker stored in every checkpoint, to tell ours apart from any other ``.pt`` file.
 FORMAT = "resnet_edu.checkpoint"
-VERSION = 2
+VERSION = 3  # 3: the history holds step_error
 
 
 class CheckpointError(RuntimeError):

@@ -178,6 +178,9 @@ class History:
 
     Attributes:
         loss: training loss of every step (mean over the global batch).
+        step_error: training error in percent (0-100) of every step: the share of the step's
+            (global) batch that the forward pass of that step, in train mode and before the
+            update, classified wrongly. Aligned with ``loss``.
         lr: learning rate of every step.
         epoch: 1, 2, ... one entry per finished epoch.
         train_loss: mean of ``loss`` over each epoch.
@@ -194,6 +197,7 @@ class History:
     """
 
     loss: list[float] = field(default_factory=list)
+    step_error: list[float] = field(default_factory=list)
     lr: list[float] = field(default_factory=list)
     epoch: list[int] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
@@ -428,9 +432,9 @@ class TrainState:
     step: int = 0
     warming_up: bool = False
     recent_errors: list[float] = field(default_factory=list)  # last 20 batch errors (warm-up)
-    epoch_counts: list[int] = field(default_factory=lambda: [0, 0])  # correct, seen this epoch
-    pending: list[Tensor] = field(default_factory=list)  # losses not yet copied to the history
-    correct: Tensor | None = None  # right answers since epoch_counts was last updated
+    epoch_counts: list[int] = field(default_factory=lambda: [0, 0])  # correct, seen (global)
+    pending: list[Tensor] = field(default_factory=list)  # (loss, wrong) not yet in the history
+    pending_sizes: list[int] = field(default_factory=list)  # their batch sizes
 
     KEYS: ClassVar[tuple[str, ...]] = (
         "model",
@@ -493,17 +497,14 @@ class TrainState:
         return lr
 
     def record(self, loss: Tensor, logits: Tensor, labels: Tensor, lr: float) -> None:
-        """Count one finished step: its loss, right answers and learning rate."""
-        batch_correct = (logits.argmax(1) == labels).sum()
-        if self.correct is None:
-            self.correct = torch.zeros((), dtype=torch.long, device=self.device)
-        self.correct += batch_correct
-        self.epoch_counts[1] += len(labels)
-        self.pending.append(loss.detach())
+        """Count one finished step: its loss, wrong answers and learning rate (no device sync)."""
+        wrong = (logits.argmax(1) != labels).sum()
+        self.pending.append(torch.stack([loss.detach().float(), wrong.float()]))
+        self.pending_sizes.append(len(labels))
         self.history.lr.append(lr)
         self.step += 1
         if self.warming_up:
-            self.warming_up = self._still_warming_up(batch_correct, len(labels))
+            self.warming_up = self._still_warming_up(len(labels) - wrong, len(labels))
         if len(self.pending) >= _LOG_EVERY:
             self.flush()
 
@@ -522,13 +523,24 @@ class TrainState:
         return sum(self.recent_errors) / len(self.recent_errors) >= config.warmup_until_error
 
     def flush(self) -> None:
-        """Copy the pending losses (averaged over processes) to the history; stop on NaN/inf."""
+        """Copy the pending steps to the history (one sync); stop on a NaN or infinite loss.
+
+        Losses are averaged over the processes, wrong answers and batch sizes summed: the
+        step error is the global batch's.
+        """
         if not self.pending:
             return
-        losses = (self.world.sum(torch.stack(self.pending).float()) / self.world.size).tolist()
+        sizes = torch.tensor(self.pending_sizes, dtype=torch.float32, device=self.device)
+        losses, wrong, seen = self.world.sum(torch.cat([torch.stack(self.pending).T, sizes[None]]))
         self.pending.clear()
+        self.pending_sizes.clear()
+        losses = (losses / self.world.size).tolist()
+        wrong, seen = [int(v) for v in wrong.tolist()], [int(v) for v in seen.tolist()]
+        self.epoch_counts[0] += sum(seen) - sum(wrong)
+        self.epoch_counts[1] += sum(seen)
         first = len(self.history.loss)
         self.history.loss.extend(losses)
+        self.history.step_error.extend(100.0 * w / n for w, n in zip(wrong, seen, strict=True))
         bad = [(first + i + 1, v) for i, v in enumerate(losses) if not math.isfinite(v)]
         if bad:
             step, value = bad[0]
@@ -541,20 +553,10 @@ class TrainState:
             f"state. Use a smaller learning rate (lr={self.config.lr:g}) or a warm-up"
         )
 
-    def count_correct(self) -> None:
-        """Move the right answers counted on the device into ``epoch_counts`` (one sync)."""
-        self.flush()
-        if self.correct is not None:
-            self.epoch_counts[0] += int(self.correct.item())
-            self.correct.zero_()
-
     def end_epoch(self, test_loss: float, test_error: float) -> None:
         """Append the finished epoch's averages and test results to the history."""
-        self.count_correct()
-        counts = self.world.sum(
-            torch.tensor(self.epoch_counts, dtype=torch.long, device=self.device)
-        )
-        correct, seen = counts.tolist()
+        self.flush()
+        correct, seen = self.epoch_counts
         self.epoch_counts = [0, 0]
         h, spe = self.history, self.steps_per_epoch
         epoch = len(h.epoch)
@@ -568,12 +570,10 @@ class TrainState:
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
 
-        Collective under torchrun (the epoch's counts are summed over the processes): call it
-        on every process.
+        Collective under torchrun (pending steps are summed over the processes): call it on
+        every process.
         """
-        counts = self.world.sum(
-            torch.tensor(self.epoch_counts, dtype=torch.long, device=self.device)
-        )
+        self.flush()
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -581,7 +581,7 @@ class TrainState:
             "schedule": {
                 "warming_up": self.warming_up,
                 "recent_errors": list(self.recent_errors),
-                "epoch_counts": counts.tolist(),
+                "epoch_counts": list(self.epoch_counts),
                 "total_steps": self.total_steps,
             },
             "step": self.step,
@@ -633,8 +633,7 @@ class TrainState:
             schedule["warming_up"],
             list(schedule["recent_errors"]),
         )
-        # the counts in the file are global; rank 0 carries them
-        self.epoch_counts = list(schedule["epoch_counts"]) if self.world.rank == 0 else [0, 0]
+        self.epoch_counts = list(schedule["epoch_counts"])  # global, as every process holds them
         set_rng_state(saved["rng"])
 
     def save(self, path: Path) -> None:
@@ -817,7 +816,7 @@ def fit(
                 notify("step", epoch + 1)
                 every = config.checkpoint_every
                 if every and state.step % every == 0 and state.step % state.steps_per_epoch:
-                    state.count_correct()  # epoch ends checkpoint below, after evaluation
+                    state.flush()  # epoch ends checkpoint below, after evaluation
                     save(epoch + 1)
 
             train_one_epoch(state, state.epoch_loader(train_loader, epoch), on_step)

@@ -83,6 +83,11 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     # same global batches: same number of steps, same schedule
     assert ddp["steps_per_epoch"] == single.steps_per_epoch
     assert ddp["lr"] == single.lr
+    # the step error is the global batch's: whole images out of 64, one per step
+    assert len(ddp["step_error"]) == len(ddp["loss"])
+    wrong = [round(e * 64 / 100) for e in ddp["step_error"][:-1]]  # the last batch is smaller
+    assert ddp["step_error"][:-1] == [100.0 * w / 64 for w in wrong]
+    assert any(w % 2 for w in wrong)  # an odd count: not one process's 32 images doubled
     first = abs(ddp["loss"][0] - single.loss[0])
     epoch = abs(ddp["train_loss"][0] - single.train_loss[0])
     print(f"DDP vs single: first-step |diff| {first:.4f}, epoch-mean |diff| {epoch:.4f}")

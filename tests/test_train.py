@@ -97,6 +97,38 @@ def test_loss_falls_on_digits_for_resnet20(digits):
     assert history.train_loss[0] == pytest.approx(sum(history.loss[:steps]) / steps)
 
 
+def test_step_error_is_each_steps_batch_error_before_its_update():
+    """The reference: the logits of every training forward (a hook) against the batch's labels
+    (the collate function sees each batch in step order)."""
+    x, y = torch.randn(70, 3, 8, 8), torch.randint(0, 4, (70,))
+    labels, wrong = [], []
+
+    def collate(batch):
+        images, targets = torch.utils.data.default_collate(batch)
+        labels.append(targets)
+        return images, targets
+
+    def hook(module, inputs, logits):
+        if module.training:  # fit's test pass runs in eval mode
+            wrong.append(int((logits.argmax(1) != labels[len(wrong)]).sum()))
+
+    ds = torch.utils.data.TensorDataset(x, y)
+    train = torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True, collate_fn=collate)
+    test = torch.utils.data.DataLoader(ds, batch_size=70)
+    model = _tiny()
+    model.register_forward_hook(hook)
+    h = fit(model, (train, test), TrainConfig(epochs=2, lr=0.05, **QUIET))
+    sizes = [len(t) for t in labels]
+    assert sizes == [16, 16, 16, 16, 6] * 2 and len(h.step_error) == len(h.loss) == 10
+    assert h.step_error == [100.0 * w / n for w, n in zip(wrong, sizes, strict=True)]
+    assert len(set(h.step_error)) > 1  # the batches differ
+    # the epoch's training error is the same count over the whole epoch
+    assert h.train_error == [
+        pytest.approx(100 * sum(wrong[:5]) / 70),
+        pytest.approx(100 * sum(wrong[5:]) / 70),
+    ]
+
+
 def test_warmup_until_error_and_warmup_steps(digits):
     h = fit(_tiny(), digits, TrainConfig(epochs=1, warmup_steps=3, **QUIET))
     assert h.lr[:4] == [0.01, 0.01, 0.01, 0.1]
@@ -111,6 +143,7 @@ def test_warmup_until_error_and_warmup_steps(digits):
 def test_history_round_trips_through_json_and_csv(tmp_path):
     h = History(
         loss=[2.0, 1.5],
+        step_error=[87.5, 50.0],
         lr=[0.1, 0.1],
         epoch=[1],
         train_loss=[1.75],
