@@ -21,7 +21,11 @@ killed run bit for bit, with or without DataLoader worker processes.
 
 from __future__ import annotations
 
+import os
 import pickle
+import urllib.error
+import urllib.parse
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +37,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
 from ._checks import check_int, check_positive_number
+from .checkpoint import atomic_write_bytes
 
 __all__ = [
     "CIFAR10_CLASSES",
@@ -41,6 +46,7 @@ __all__ = [
     "ImageTensors",
     "Loaders",
     "cifar10",
+    "committed_file",
     "digits",
     "synthetic",
 ]
@@ -591,3 +597,66 @@ class EpochSampler(torch.utils.data.Sampler[int]):
             else len(range(self.rank, self.length, self.num_replicas))
         )
         return max(shard - self.start, 0)
+
+
+def committed_file(name: str, *, repo_url: str, branch: str) -> Path:
+    """The committed data file ``book/_data/<name>`` of the book's repository, as a local path.
+
+    A chapter that shows a long committed run reads its JSON with this. From a clone of the
+    repository the file is already there: next to the notebook (``_data/<name>``, the kernel
+    runs in ``book/``), under the current folder (``book/_data/<name>``), or in the checkout
+    that the environment variable ``RESNET_EDU_SOURCE`` names (a folder or a ``file://``
+    address). Elsewhere (in Colab only the notebook is opened) it is downloaded from
+    ``repo_url`` at ``branch`` into a cache folder (``~/.cache/resnet_edu``, or under
+    ``XDG_CACHE_HOME``), written atomically, again at every call.
+
+    Args:
+        name: the file name, e.g. ``"ch1_long_run.json"``.
+        repo_url: the repository, e.g. ``"https://github.com/OWNER/REPO"`` (the setup cell's
+            ``REPO_URL``); a GitHub address downloads from ``raw.githubusercontent.com``.
+        branch: the branch to read (the setup cell's ``BRANCH``).
+
+    Raises:
+        DatasetUnavailableError: not in a checkout, and the download failed (e.g. offline).
+
+    Example:
+        >>> path = committed_file("ch7_long_run.json", repo_url=REPO_URL, branch=BRANCH)
+        >>> long_run = json.loads(path.read_text())
+    """
+    for arg, value in (("name", name), ("repo_url", repo_url), ("branch", branch)):
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"{arg} must be a non-empty str, got {value!r}")
+    if Path(name).name != name or name in (".", ".."):
+        raise ValueError(f"name must be a file name in book/_data, got {name!r}")
+    for folder in (Path("_data"), Path("book", "_data"), *_checkout_data()):
+        if (folder / name).is_file():
+            return (folder / name).resolve()
+    url = _raw_url(repo_url.removesuffix("/").removesuffix(".git"), branch, f"book/_data/{name}")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "resnet_edu"
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            content = response.read()
+    except OSError as error:  # URLError and HTTPError are OSErrors
+        raise DatasetUnavailableError(
+            f"book/_data/{name} is not in a checkout of the book here, and downloading {url} "
+            f"failed ({type(error).__name__}: {error}); connect to the internet, or run the "
+            "notebook in a clone of the repository"
+        ) from None
+    cache.mkdir(parents=True, exist_ok=True)
+    return atomic_write_bytes(cache / name, lambda f: f.write(content))
+
+
+def _checkout_data() -> list[Path]:
+    """``book/_data`` of the checkout named by ``RESNET_EDU_SOURCE``, if it names a folder."""
+    source = os.environ.get("RESNET_EDU_SOURCE", "")
+    if source.startswith("file:"):
+        source = urllib.request.url2pathname(urllib.parse.urlparse(source).path)
+    return [Path(source, "book", "_data")] if source and Path(source).is_dir() else []
+
+
+def _raw_url(repo_url: str, branch: str, path: str) -> str:
+    """The address of a committed file: GitHub's raw host, else the host's ``/raw/`` route."""
+    parts = urllib.parse.urlparse(repo_url)
+    if parts.netloc in ("github.com", "www.github.com"):
+        return f"https://raw.githubusercontent.com{parts.path}/{branch}/{path}"
+    return f"{repo_url}/raw/{branch}/{path}"

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +184,68 @@ def test_cifar10_download_offline_fails_cleanly(tmp_path, monkeypatch):
         data.cifar10(tmp_path, download=True)
     assert "name resolution" in str(info.value)
     assert info.value.__suppress_context__
+
+
+class _Response(io.BytesIO):
+    """What urllib.request.urlopen returns, as far as committed_file uses it."""
+
+
+def _offline(*args, **kwargs):
+    raise urllib.error.URLError(OSError(-3, "Temporary failure in name resolution"))
+
+
+@pytest.fixture
+def elsewhere(tmp_path, monkeypatch):
+    """A kernel outside any checkout: an empty current folder, no RESNET_EDU_SOURCE."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESNET_EDU_SOURCE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(urllib.request, "urlopen", _offline)  # nothing reaches the network
+    return tmp_path
+
+
+def test_committed_file_is_read_from_the_checkout(elsewhere, monkeypatch):
+    name = "ch7_long_run.json"
+    repo = {"repo_url": "https://github.com/o/r", "branch": "main"}
+    book = Path(__file__).resolve().parents[1] / "book"
+    monkeypatch.chdir(book)  # a chapter's kernel runs in book/
+    assert data.committed_file(name, **repo) == book / "_data" / name
+    monkeypatch.chdir(book.parent)
+    assert data.committed_file(name, **repo) == book / "_data" / name
+    (elsewhere / "clone" / "book" / "_data").mkdir(parents=True)
+    (elsewhere / "clone" / "book" / "_data" / "x.json").write_text("{}")
+    monkeypatch.chdir(elsewhere)
+    for source in (str(elsewhere / "clone"), (elsewhere / "clone").as_uri()):
+        monkeypatch.setenv("RESNET_EDU_SOURCE", source)
+        assert data.committed_file("x.json", **repo) == elsewhere / "clone/book/_data/x.json"
+
+
+def test_committed_file_is_downloaded_from_the_branch_elsewhere(elsewhere, monkeypatch):
+    asked = []
+
+    def serve(url, timeout):
+        asked.append(url)
+        return _Response(b'{"runs": []}')
+
+    monkeypatch.setattr(urllib.request, "urlopen", serve)
+    path = data.committed_file("x.json", repo_url="https://github.com/o/r/", branch="b2")
+    assert asked == ["https://raw.githubusercontent.com/o/r/b2/book/_data/x.json"]
+    assert path == elsewhere / "cache" / "resnet_edu" / "x.json"
+    assert path.read_bytes() == b'{"runs": []}' and os.listdir(path.parent) == ["x.json"]
+    data.committed_file("x.json", repo_url="https://git.example.org/o/r.git", branch="main")
+    assert asked[-1] == "https://git.example.org/o/r/raw/main/book/_data/x.json"
+
+
+def test_committed_file_offline_is_one_clear_line(elsewhere):
+    with pytest.raises(DatasetUnavailableError) as info:
+        data.committed_file("x.json", repo_url="https://github.com/o/r", branch="main")
+    message = str(info.value)
+    assert "\n" not in message and "book/_data/x.json is not in a checkout" in message
+    assert "raw.githubusercontent.com/o/r/main/book/_data/x.json" in message
+    assert "name resolution" in message and not (elsewhere / "cache").exists()
+
+
+@pytest.mark.parametrize("name", ["../x.json", "sub/x.json", "", 3])
+def test_committed_file_names_a_file_of_book_data(elsewhere, name):
+    with pytest.raises((ValueError, TypeError), match="name must be"):
+        data.committed_file(name, repo_url="https://github.com/o/r", branch="main")
