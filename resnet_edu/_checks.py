@@ -1,8 +1,10 @@
-"""Argument checks shared by the whole package.
+"""Argument checks shared by the whole package: the guards at the door.
 
-Every public function of ``resnet_edu`` validates what it is given and raises a ``ValueError`` or
-``TypeError`` that names the argument and the accepted values, instead of letting a shape error
-surface from deep inside torch.
+Every entry point a reader calls -- a constructor or builder, a model's top-level ``forward`` or
+``features``, a recorder, a data or plot function -- validates what it is given and raises a
+``ValueError`` or ``TypeError`` that names the argument and the accepted values, instead of
+letting a shape error surface from deep inside torch. A block's ``forward`` checks nothing: it
+is the paper's equation, and a block called on its own with a wrong input gets torch's error.
 """
 
 from __future__ import annotations
@@ -11,7 +13,22 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
-from torch import fx, nn
+from torch import nn
+
+#: The BatchNorm layers (public classes), which need more than one value per channel in
+#: training mode.
+BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
+#: Every normalisation layer of torch.nn (and ``nn.Identity``, the norm of a net without one).
+NORM_LAYERS = (
+    *BATCH_NORMS,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm2d,
+    nn.InstanceNorm3d,
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.LocalResponseNorm,
+    nn.Identity,
+)
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
@@ -93,9 +110,9 @@ def check_images(
 ) -> torch.Tensor:
     """Check that ``x`` is an image batch (N, channels, H, W) that fits a layer's ``weight``.
 
-    The common case costs a handful of comparisons (this runs in ``forward``): a 4-D tensor
-    with the right channels, and -- given the first layer's ``weight`` -- its dtype and device.
-    Under ``torch.autocast`` any floating dtype passes; ``torch.fx`` proxies pass untouched.
+    The common case costs a handful of comparisons (a model's ``forward`` runs it once per
+    call): a 4-D tensor with the right channels, and -- given the first layer's ``weight`` -- its
+    dtype and device. Under ``torch.autocast`` any floating dtype passes.
     """
     if (
         isinstance(x, torch.Tensor)
@@ -103,8 +120,6 @@ def check_images(
         and x.shape[1] == channels
         and (weight is None or (x.dtype == weight.dtype and x.device == weight.device))
     ):
-        return x
-    if isinstance(x, fx.Proxy):  # symbolic tracing (e.g. resnet_edu.diagrams)
         return x
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
@@ -144,8 +159,6 @@ def check_batch_statistics(name: str, x: torch.Tensor, halvings: int) -> None:
     BatchNorm: a batch of N images of H x W then gives N * ceil(H / 2^k) * ceil(W / 2^k) values
     per channel there. One value is an error inside torch; this says why, in terms of ``x``.
     """
-    if isinstance(x, fx.Proxy):
-        return
     n, _, height, width = x.shape
     scale = 2**halvings
     last = (-(-height // scale), -(-width // scale))
@@ -155,3 +168,11 @@ def check_batch_statistics(name: str, x: torch.Tensor, halvings: int) -> None:
             f"reach {last[0]}x{last[1]} in the last stage, and in training mode BatchNorm needs "
             "at least 2 values; use a batch of 2 or more images, larger images, or model.eval()"
         )
+
+
+def check_model_input(x: Any, conv: nn.Conv2d, norm: nn.Module, halvings: int) -> None:
+    """A model's door: ``x`` fits its first ``conv``; a BatchNorm ``norm`` in training mode gets
+    more than one value per channel (``check_batch_statistics``) after ``halvings`` halvings."""
+    check_images("x", x, conv.in_channels, conv.weight)
+    if norm.training and isinstance(norm, BATCH_NORMS):
+        check_batch_statistics("x", x, halvings)

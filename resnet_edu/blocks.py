@@ -1,4 +1,4 @@
-"""Residual blocks, eq. (1) as code: BasicBlock, Bottleneck, shortcuts (chapters 2, 3, 5, 6, 9).
+"""Residual blocks, eq. (1) as code: BasicBlock, Bottleneck, shortcuts (chapters 2-6, 8, 9).
 
 He, Zhang, Ren, Sun, "Deep Residual Learning for Image Recognition", CVPR 2016, eq. (1):
 
@@ -10,6 +10,10 @@ Attribute names (``conv1``, ``bn1``, ``downsample`` ...) and initialisation foll
 Every block has a ``residual`` switch: with ``residual=False`` it computes ``relu(F(x))`` and
 nothing else changes, which turns a ResNet into its "plain" twin -- the controlled experiment the
 whole book relies on.
+
+A block checks its arguments once, when it is built (a helper called from ``__init__``). Its
+``forward`` is the equation and nothing else, as in torchvision: a model checks its input at its
+own door (``features``), and a block called on its own with a wrong input gets torch's error.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor, fx, nn
 
 from ._checks import (
     check_bool,
@@ -39,8 +43,7 @@ def conv3x3(
     in_planes: int, out_planes: int, stride: int = 1, groups: int = 1, dilation: int = 1
 ) -> nn.Conv2d:
     """3x3 convolution with "same" padding and no bias (a BatchNorm follows it)."""
-    _check_conv(in_planes, out_planes, stride, groups)
-    check_int("dilation", dilation, minimum=1)
+    _check_conv(in_planes, out_planes, stride, groups, dilation)
     return nn.Conv2d(
         in_planes,
         out_planes,
@@ -59,11 +62,14 @@ def conv1x1(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(in_planes, out_planes, kernel_size=1, stride=stride, bias=False)
 
 
-def _check_conv(in_planes: int, out_planes: int, stride: int, groups: int = 1) -> None:
+def _check_conv(
+    in_planes: int, out_planes: int, stride: int, groups: int = 1, dilation: int = 1
+) -> None:
     check_int("in_planes", in_planes, minimum=1)
     check_int("out_planes", out_planes, minimum=1)
     check_int("stride", stride, minimum=1)
     check_int("groups", groups, minimum=1)
+    check_int("dilation", dilation, minimum=1)
     if in_planes % groups or out_planes % groups:
         raise ValueError(
             f"groups must divide in_planes and out_planes, got groups={groups} for "
@@ -81,18 +87,10 @@ class ZeroPadShortcut(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, stride: int) -> None:
         super().__init__()
-        check_int("in_channels", in_channels, minimum=1)
-        check_int("out_channels", out_channels, minimum=1)
-        check_int("stride", stride, minimum=1)
-        if out_channels < in_channels:
-            raise ValueError(
-                f"out_channels ({out_channels}) must be >= in_channels ({in_channels}) "
-                "for a zero-padding shortcut"
-            )
+        _check_shortcut_shape(in_channels, out_channels, stride, zero_pad=True)
         self.in_channels, self.out_channels, self.stride = in_channels, out_channels, stride
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels)
         x = x[:, :, :: self.stride, :: self.stride]  # same size as a stride-s 3x3 conv output
         return F.pad(x, (0, 0, 0, 0, 0, self.out_channels - self.in_channels))
 
@@ -113,17 +111,37 @@ def make_shortcut(
     changes; ``"B"`` a 1x1 projection + norm where the shape changes (torchvision's choice);
     ``"C"`` a projection on every block.
     """
-    check_choice("shortcut", option, SHORTCUT_OPTIONS)
-    check_int("in_channels", in_channels, minimum=1)
-    check_int("out_channels", out_channels, minimum=1)
-    check_int("stride", stride, minimum=1)
-    norm_layer = check_norm_layer("norm_layer", norm_layer)
+    _check_shortcut(option, in_channels, out_channels, stride, norm_layer)
+    if norm_layer is None:
+        norm_layer = nn.BatchNorm2d
     shape_changes = stride != 1 or in_channels != out_channels
     if option == "C" or (option == "B" and shape_changes):
         return nn.Sequential(conv1x1(in_channels, out_channels, stride), norm_layer(out_channels))
     if option == "A" and shape_changes:
         return ZeroPadShortcut(in_channels, out_channels, stride)
     return None
+
+
+def _check_shortcut_shape(
+    in_channels: int, out_channels: int, stride: int, *, zero_pad: bool = False
+) -> None:
+    check_int("in_channels", in_channels, minimum=1)
+    check_int("out_channels", out_channels, minimum=1)
+    check_int("stride", stride, minimum=1)
+    if zero_pad and out_channels < in_channels:
+        raise ValueError(
+            f"out_channels ({out_channels}) must be >= in_channels ({in_channels}) "
+            "for a zero-padding shortcut"
+        )
+
+
+def _check_shortcut(
+    option: str, in_channels: int, out_channels: int, stride: int, norm_layer: Any
+) -> None:
+    """``make_shortcut``'s arguments."""
+    check_choice("shortcut", option, SHORTCUT_OPTIONS)
+    _check_shortcut_shape(in_channels, out_channels, stride)
+    check_norm_layer("norm_layer", norm_layer)
 
 
 def check_block_arguments(
@@ -133,8 +151,9 @@ def check_block_arguments(
     stride: int,
     downsample: nn.Module | None,
     residual: bool,
+    norm_layer: Any = None,
 ) -> None:
-    """The checks every block shares: sizes, and a shortcut that fits the branch.
+    """The checks every block's ``__init__`` shares: sizes, norm layer, a shortcut that fits.
 
     A residual block whose shape changes (``stride`` or width) needs a ``downsample`` module,
     or ``x`` and ``F(x)`` could not be added; a projection's channels must be the block's.
@@ -143,6 +162,7 @@ def check_block_arguments(
     check_int("planes", planes, minimum=1)
     check_int("stride", stride, minimum=1)
     check_bool("residual", residual)
+    check_norm_layer("norm_layer", norm_layer)
     out_channels = planes * expansion
     if downsample is not None and not isinstance(downsample, nn.Module):
         raise TypeError(
@@ -165,13 +185,14 @@ def check_block_arguments(
 
 
 def check_block_input(block: nn.Module, x: Tensor) -> Tensor:
-    """``check_images`` against the block's first convolution: 4-D, its channels and dtype.
+    """``check_images`` against a block's ``conv1``. No block of this module calls it.
 
-    Reads ``conv1`` through the module dicts: a plain attribute lookup on an ``nn.Module``
-    costs microseconds, and this runs in every block of every forward.
+    Kept only while ``preact.PreActBlock.forward`` still calls it; delete it with that call
+    (issue 20: a block's forward is the equation, its input is checked at the model's door).
     """
-    conv = block._modules["conv1"]
-    return check_images("x", x, conv.in_channels, conv._parameters["weight"])
+    if isinstance(x, fx.Proxy):  # symbolic tracing (resnet_edu.diagrams)
+        return x
+    return check_images("x", x, block.conv1.in_channels, block.conv1.weight)
 
 
 def _channels_of(shortcut: nn.Module | None) -> tuple[int, int] | None:
@@ -234,8 +255,11 @@ class BasicBlock(nn.Module):
         residual: bool = True,
     ) -> None:
         super().__init__()
-        check_block_arguments(inplanes, planes, self.expansion, stride, downsample, residual)
-        norm_layer = check_norm_layer("norm_layer", norm_layer)
+        check_block_arguments(
+            inplanes, planes, self.expansion, stride, downsample, residual, norm_layer
+        )
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
         self.conv1 = conv3x3(inplanes, planes, stride)
         self.bn1 = norm_layer(planes)
         self.relu = nn.ReLU(inplace=True)
@@ -256,7 +280,6 @@ class BasicBlock(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_block_input(self, x)
         if not self.residual:
             return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
         return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
@@ -309,9 +332,12 @@ class Bottleneck(nn.Module):
         stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
-        check_block_arguments(inplanes, planes, self.expansion, stride, downsample, residual)
+        check_block_arguments(
+            inplanes, planes, self.expansion, stride, downsample, residual, norm_layer
+        )
         _check_bottleneck(planes, groups, base_width, dilation, stride_in_1x1)
-        norm_layer = check_norm_layer("norm_layer", norm_layer)
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
         width = int(planes * (base_width / 64.0)) * groups
         # stride on the 3x3 conv ("v1.5", as torchvision; better accuracy, more FLOPs);
         # the paper strides the first 1x1 conv, which throws away 3/4 of its input.
@@ -340,7 +366,6 @@ class Bottleneck(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_block_input(self, x)
         if not self.residual:
             return self.relu(self.branch(x))  # the plain twin: y = relu(F(x))
         return self.relu(self.branch(x) + self.shortcut(x))  # eq. (1): y = relu(F(x) + x)
@@ -404,11 +429,7 @@ def make_stage(
         >>> make_stage(BasicBlock, 16, 32, blocks=3, stride=2, shortcut="A")[0].downsample
         ZeroPadShortcut(16, 32, stride=2)
     """
-    if not (isinstance(block, type) and issubclass(block, nn.Module)):
-        raise TypeError(f"block must be a block class such as BasicBlock, got {block!r}")
-    check_int("inplanes", inplanes, minimum=1)
-    check_int("planes", planes, minimum=1)
-    check_int("blocks", blocks, minimum=1)
+    _check_stage(block, inplanes, planes, blocks)
     make_downsample = _shortcut_factory(shortcut, norm_layer)
     out_channels = planes * block.expansion
     kwargs = {"norm_layer": norm_layer, "residual": residual, **block_kwargs}
@@ -420,6 +441,15 @@ def make_stage(
         downsample = make_downsample(block_in, out_channels, block_stride) if residual else None
         layers.append(block(block_in, planes, block_stride, downsample, **kwargs))
     return nn.Sequential(*layers)
+
+
+def _check_stage(block: Any, inplanes: int, planes: int, blocks: int) -> None:
+    """``make_stage``'s own arguments (each block checks the rest when it is built)."""
+    if not (isinstance(block, type) and issubclass(block, nn.Module)):
+        raise TypeError(f"block must be a block class such as BasicBlock, got {block!r}")
+    check_int("inplanes", inplanes, minimum=1)
+    check_int("planes", planes, minimum=1)
+    check_int("blocks", blocks, minimum=1)
 
 
 def _shortcut_factory(

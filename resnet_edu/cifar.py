@@ -1,4 +1,4 @@
-"""The CIFAR-10 networks of the paper, section 4.2 (chapters 1-4, 7-9 and the appendix).
+"""The CIFAR-10 networks of the paper, section 4.2 (chapters 1-3, 7-9 and the appendix).
 
 "The first layer is 3x3 convolutions. Then we use a stack of 6n layers with 3x3 convolutions on
 the feature maps of sizes {32, 16, 8} respectively, with 2n layers for each feature map size. The
@@ -17,12 +17,11 @@ from typing import Any
 from torch import Tensor, nn
 
 from ._checks import (
-    check_batch_statistics,
     check_bool,
     check_choice,
-    check_images,
     check_int,
     check_int_list,
+    check_model_input,
     check_norm_layer,
     check_not_fixed,
 )
@@ -92,9 +91,11 @@ class CifarResNet(nn.Module):
     ) -> None:
         super().__init__()
         n = blocks_per_stage(depth)
-        check_cifar_arguments(num_classes, in_channels, shortcut, residual, widths)
-        check_bool("zero_init_residual", zero_init_residual)
-        norm_layer = check_norm_layer("norm_layer", norm_layer)
+        check_cifar_arguments(
+            num_classes, in_channels, shortcut, residual, widths, zero_init_residual, norm_layer
+        )
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
         self.depth, self.residual, self.in_channels = depth, residual, in_channels
 
         self.conv1 = conv3x3(in_channels, widths[0])
@@ -128,9 +129,7 @@ class CifarResNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The stem and the three stages: the map the global pooling averages (N, 64, H/4, W/4)."""
-        check_images("x", x, self.in_channels, self.conv1.weight)
-        if self.training and isinstance(self.bn1, nn.modules.batchnorm._BatchNorm):
-            check_batch_statistics("x", x, halvings=2)
+        check_model_input(x, self.conv1, self.bn1, halvings=2)
         x = self.relu(self.bn1(self.conv1(x)))
         return self.layer3(self.layer2(self.layer1(x)))
 
@@ -139,13 +138,21 @@ class CifarResNet(nn.Module):
 
 
 def check_cifar_arguments(
-    num_classes: int, in_channels: int, shortcut: str, residual: bool, widths: tuple[int, ...]
+    num_classes: int,
+    in_channels: int,
+    shortcut: str,
+    residual: bool,
+    widths: tuple[int, ...],
+    zero_init_residual: bool = False,
+    norm_layer: NormLayer | None = None,
 ) -> None:
     """The arguments shared by ``CifarResNet`` and ``PreActResNet`` (depth is checked apart)."""
     check_int("num_classes", num_classes, minimum=1)
     check_int("in_channels", in_channels, minimum=1)
     check_choice("shortcut", shortcut, SHORTCUT_OPTIONS)
     check_bool("residual", residual)
+    check_bool("zero_init_residual", zero_init_residual)
+    check_norm_layer("norm_layer", norm_layer)
     widths = check_int_list("widths", widths, length=3)
     if shortcut == "A" and residual and widths != sorted(widths):
         raise ValueError(

@@ -1,4 +1,4 @@
-"""ImageNet ResNets (paper Table 1), plain twins, ResNeXt, Wide ResNet (chapters 1, 5, 6, 9).
+"""ImageNet ResNets (paper Table 1), plain twins, ResNeXt, Wide ResNet (chapters 1, 4-6, 9).
 
 A 7x7 stem, four stages of blocks at strides 4, 8, 16, 32, global average pooling and one
 fully-connected layer (He et al. 2016, Table 1). The module and parameter names (``conv1``,
@@ -23,11 +23,10 @@ from typing import Any, NamedTuple
 from torch import Tensor, nn
 
 from ._checks import (
-    check_batch_statistics,
     check_bool,
-    check_images,
     check_int,
     check_int_list,
+    check_model_input,
     check_norm_layer,
 )
 from .blocks import (
@@ -66,8 +65,8 @@ def stage_plan(
         >>> stage_plan([2, 2, 2, 2])[1]
         Stage(planes=128, blocks=2, stride=2, first_dilation=1, dilation=1)
     """
-    layers = check_int_list("layers", layers, length=4, minimum=1)
-    dilate = [False] + _check_dilation(replace_stride_with_dilation)
+    _check_stage_plan(layers, replace_stride_with_dilation)
+    dilate = [False, *(replace_stride_with_dilation or [False, False, False])]
     plan, dilation = [], 1
     for i, blocks in enumerate(layers):
         stride = 1 if i == 0 else 2
@@ -78,10 +77,11 @@ def stage_plan(
     return plan
 
 
-def _check_dilation(value: Any) -> list[bool]:
-    """``replace_stride_with_dilation``: None, or 3 bools (stages 2, 3, 4)."""
+def _check_stage_plan(layers: Any, value: Any) -> None:
+    """``layers``: 4 ints >= 1; ``replace_stride_with_dilation``: None or 3 bools (stages 2-4)."""
+    check_int_list("layers", layers, length=4, minimum=1)
     if value is None:
-        return [False, False, False]
+        return
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         raise TypeError(
             "replace_stride_with_dilation must be None or a list of 3 bools (stages 2, 3, 4), "
@@ -91,7 +91,8 @@ def _check_dilation(value: Any) -> list[bool]:
         raise ValueError(
             f"replace_stride_with_dilation must be None or 3 bools (stages 2, 3, 4), got {value!r}"
         )
-    return [check_bool(f"replace_stride_with_dilation[{i}]", v) for i, v in enumerate(value)]
+    for i, v in enumerate(value):
+        check_bool(f"replace_stride_with_dilation[{i}]", v)
 
 
 class ResNet(nn.Module):
@@ -140,10 +141,9 @@ class ResNet(nn.Module):
         super().__init__()
         plan = stage_plan(layers, replace_stride_with_dilation)
         block_kwargs = _block_kwargs(block, groups, width_per_group, stride_in_1x1, plan)
-        check_int("num_classes", num_classes, minimum=1)
-        check_int("in_channels", in_channels, minimum=1)
-        check_bool("zero_init_residual", zero_init_residual)
-        norm_layer = check_norm_layer("norm_layer", norm_layer)
+        _check_resnet(num_classes, in_channels, zero_init_residual, norm_layer)
+        if norm_layer is None:
+            norm_layer = nn.BatchNorm2d
         self.residual, self.in_channels = residual, in_channels  # (blocks check residual)
         self._halvings = 2 + sum(s.stride == 2 for s in plan)  # before the last BN; stem: 2
 
@@ -157,22 +157,13 @@ class ResNet(nn.Module):
 
         channels = STEM_WIDTH
         stages = []
+        kwargs = {"residual": residual, "norm_layer": norm_layer, **block_kwargs}
         for stage in plan:
             # make_stage's default shortcut is option B, as torchvision: a projection where the
             # shape changes, keys downsample.0 (1x1 conv) and downsample.1 (norm).
+            kwargs.update(first_dilation=stage.first_dilation, dilation=stage.dilation)
             stages.append(
-                make_stage(
-                    block,
-                    channels,
-                    stage.planes,
-                    stage.blocks,
-                    stage.stride,
-                    residual=residual,
-                    norm_layer=norm_layer,
-                    first_dilation=stage.first_dilation,
-                    dilation=stage.dilation,
-                    **block_kwargs,
-                )
+                make_stage(block, channels, stage.planes, stage.blocks, stage.stride, **kwargs)
             )
             channels = stage.planes * block.expansion
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
@@ -185,14 +176,21 @@ class ResNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """The stem and the four stages: the map the global pooling averages."""
-        check_images("x", x, self.in_channels, self.conv1.weight)
-        if self.training and isinstance(self.bn1, nn.modules.batchnorm._BatchNorm):
-            check_batch_statistics("x", x, self._halvings)
+        check_model_input(x, self.conv1, self.bn1, self._halvings)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))  # (N, 64, H/4, W/4)
         return self.layer4(self.layer3(self.layer2(self.layer1(x))))  # (N, C, H/32, W/32)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.fc(self.avgpool(self.features(x)).flatten(1))
+
+
+def _check_resnet(
+    num_classes: int, in_channels: int, zero_init_residual: bool, norm_layer: Any
+) -> None:
+    check_int("num_classes", num_classes, minimum=1)
+    check_int("in_channels", in_channels, minimum=1)
+    check_bool("zero_init_residual", zero_init_residual)
+    check_norm_layer("norm_layer", norm_layer)
 
 
 def _block_kwargs(

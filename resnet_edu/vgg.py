@@ -1,4 +1,4 @@
-"""VGG nets, the plain deep baseline the ResNet paper starts from (chapters 1 and 6).
+"""VGG nets, the plain deep baseline the ResNet paper starts from (chapters 1, 5 and 8).
 
 Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
 ICLR 2015, Table 1: stacks of 3x3 convolutions with max pooling between stages, then three
@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from torch import Tensor, fx, nn
+from torch import Tensor, nn
 
-from ._checks import check_bool, check_images, check_int, check_positive_number
+from ._checks import check_bool, check_choice, check_images, check_int, check_positive_number
 from .weights import load_weights, resolve_weights, set_num_classes
 
 #: Layer configurations of the VGG paper's Table 1: a number is a 3x3 conv of that width,
@@ -106,18 +106,9 @@ class VGG(nn.Module):
         in_channels: int = 3,
     ) -> None:
         super().__init__()
+        _check_vgg(config, num_classes, init_weights, dropout)
         if isinstance(config, str):
-            if config not in VGG_CONFIGS:
-                raise ValueError(f"config must be one of {list(VGG_CONFIGS)}, got {config!r}")
             config = VGG_CONFIGS[config]
-        _check_config(config)
-        widths = [c for c in config if c != "M"]
-        if not widths or widths[-1] != 512:
-            raise ValueError(f"config must end with a 512-wide conv (then pools), got {config}")
-        check_int("num_classes", num_classes, minimum=1)
-        check_bool("init_weights", init_weights)
-        if check_positive_number("dropout", dropout, allow_zero=True) >= 1:
-            raise ValueError(f"dropout must be < 1, got {dropout}")
         self.in_channels = in_channels
         self._min_size = 2 ** config.count("M")  # each max pool halves the map, rounding down
 
@@ -150,14 +141,34 @@ class VGG(nn.Module):
                 nn.init.constant_(m.bias, 0)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_images("x", x, self.in_channels, self.classifier[0].weight)
-        if min(x.shape[-2:]) < self._min_size and not isinstance(x, fx.Proxy):
-            raise ValueError(
-                f"x must be at least {self._min_size}x{self._min_size} pixels for this VGG (each "
-                f"of its max pools halves the map), got {x.shape[-2]}x{x.shape[-1]}"
-            )
+        _check_vgg_input(x, self.in_channels, self.classifier[0].weight, self._min_size)
         x = self.avgpool(self.features(x))  # (N, 512, 7, 7)
         return self.classifier(x.flatten(1))
+
+
+def _check_vgg(config: Any, num_classes: int, init_weights: bool, dropout: float) -> None:
+    """``VGG``'s arguments (``in_channels`` and ``batch_norm``: see ``make_features``)."""
+    if isinstance(config, str):
+        check_choice("config", config, VGG_CONFIGS)
+        config = VGG_CONFIGS[config]
+    _check_config(config)
+    widths = [c for c in config if c != "M"]
+    if not widths or widths[-1] != 512:
+        raise ValueError(f"config must end with a 512-wide conv (then pools), got {config}")
+    check_int("num_classes", num_classes, minimum=1)
+    check_bool("init_weights", init_weights)
+    if check_positive_number("dropout", dropout, allow_zero=True) >= 1:
+        raise ValueError(f"dropout must be < 1, got {dropout}")
+
+
+def _check_vgg_input(x: Any, in_channels: int, weight: Tensor, min_size: int) -> None:
+    """The door of ``VGG.forward``: an image batch, at least ``min_size`` pixels each side."""
+    check_images("x", x, in_channels, weight)
+    if min(x.shape[-2:]) < min_size:
+        raise ValueError(
+            f"x must be at least {min_size}x{min_size} pixels for this VGG (each of its max "
+            f"pools halves the map), got {x.shape[-2]}x{x.shape[-1]}"
+        )
 
 
 def _vgg(

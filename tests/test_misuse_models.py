@@ -1,16 +1,20 @@
 """A misuse probe of the models: every bad call fails early, with an error that names the argument.
 
-Each row of ``CASES`` is one mistake a reader can make with a public constructor, builder or
-``forward`` of ``blocks``, ``cifar``, ``imagenet``, ``vgg`` or ``preact``: (id, the call,
-expected exception type, the argument its message must name). A row passes when
+Each row of ``CASES`` is one mistake a reader can make at a door: a public constructor, builder,
+or a model's top-level ``forward``/``features`` of ``blocks``, ``cifar``, ``imagenet``, ``vgg``
+or ``preact``: (id, the call, expected exception type, the argument its message must name). A
+row passes when
 
 * the call raises exactly that type (``ValueError`` or ``TypeError``, not torch's
   ``RuntimeError``, and not silence),
 * the message names the argument (as a word) and says what is accepted,
 * the error is raised by resnet_edu or by Python's argument binding, not from inside torch.
 
-The model-level checks in ``forward`` are a dtype/ndim/shape comparison: cheap enough to leave on
-(``benchmarks/bench_models.py`` times the models against torchvision).
+A block's ``forward`` is the paper's equation and checks nothing (issue 20): a block called on
+its own with a wrong input gets torch's own error. ``BLOCK_FORWARD_CASES`` pins which one, so a
+block that silently accepted a wrong input would fail here. The model-level checks are a
+dtype/ndim/shape comparison once per forward (``benchmarks/bench_models.py`` times the models
+against torchvision).
 """
 
 from __future__ import annotations
@@ -103,12 +107,6 @@ CASES = [
     ("zeropad-in_channels-0", lambda: ZeroPadShortcut(0, 8, 2), ValueError, "in_channels"),
     ("zeropad-stride-0", lambda: ZeroPadShortcut(4, 8, 0), ValueError, "stride"),
     ("zeropad-out<in", lambda: ZeroPadShortcut(8, 4, 2), ValueError, "out_channels"),
-    (
-        "zeropad-forward-channels",
-        lambda: ZeroPadShortcut(4, 8, 2)(img(2, 6, 8, 8)),
-        ValueError,
-        "x",
-    ),
     ("make_shortcut-lowercase", lambda: make_shortcut("b", 8, 16, 2), ValueError, "shortcut"),
     ("make_shortcut-None", lambda: make_shortcut(None, 8, 16, 2), ValueError, "shortcut"),
     ("make_shortcut-in-0", lambda: make_shortcut("B", 0, 16, 2), ValueError, "in_channels"),
@@ -143,16 +141,6 @@ CASES = [
         ValueError,
         "downsample",
     ),
-    ("basic-x-channels", lambda: BasicBlock(8, 8)(img(2, 4, 6, 6)), ValueError, "x"),
-    ("basic-x-3d", lambda: BasicBlock(8, 8)(img(8, 6, 6)), ValueError, "x"),
-    ("basic-x-uint8", lambda: BasicBlock(8, 8)(img(2, 8, 6, 6, dtype=torch.uint8)), TypeError, "x"),
-    (
-        "basic-x-float64",
-        lambda: BasicBlock(8, 8)(img(2, 8, 6, 6, dtype=torch.float64)),
-        TypeError,
-        "x",
-    ),
-    ("basic-x-numpy", lambda: BasicBlock(8, 8)(np.zeros((2, 8, 6, 6), "f4")), TypeError, "x"),
     # --- blocks: Bottleneck ------------------------------------------------------------------
     ("bottleneck-planes-0", lambda: Bottleneck(64, 0), ValueError, "planes"),
     ("bottleneck-stride-0", lambda: Bottleneck(64, 16, stride=0), ValueError, "stride"),
@@ -173,13 +161,6 @@ CASES = [
     ),
     ("bottleneck-residual-int", lambda: Bottleneck(64, 16, residual=0), TypeError, "residual"),
     ("bottleneck-missing-downsample", lambda: Bottleneck(64, 64), ValueError, "downsample"),
-    ("bottleneck-x-channels", lambda: Bottleneck(64, 16)(img(2, 32, 4, 4)), ValueError, "x"),
-    (
-        "bottleneck-x-uint8",
-        lambda: Bottleneck(64, 16)(img(2, 64, 4, 4, dtype=torch.uint8)),
-        TypeError,
-        "x",
-    ),
     # --- cifar -------------------------------------------------------------------------------
     ("blocks_per_stage-21", lambda: blocks_per_stage(21), ValueError, "depth"),
     ("blocks_per_stage-str", lambda: blocks_per_stage("20"), TypeError, "depth"),
@@ -509,6 +490,52 @@ CASES = [
 #: Rows up to here probe the API as it was before issue 14 (run against it: 77 of 155 failed).
 OLD_API_CASES = CASES[: [c[0] for c in CASES].index("make_stage-block-str")]
 
+#: A block called on its own with a wrong input: torch's own error, raised inside torch
+#: (id, call, exception type, a fragment of torch's message). Until issue 20 these were
+#: CASES rows with resnet_edu's ValueError/TypeError naming ``x``.
+BLOCK_FORWARD_CASES = [
+    ("basic-x-channels", lambda: BasicBlock(8, 8)(img(2, 4, 6, 6)), RuntimeError, "4 channels"),
+    ("basic-x-3d", lambda: BasicBlock(8, 8)(img(8, 6, 6)), ValueError, "expected 4D input"),
+    (
+        "basic-x-uint8",
+        lambda: BasicBlock(8, 8)(img(2, 8, 6, 6, dtype=torch.uint8)),
+        RuntimeError,
+        "expected scalar type Byte",
+    ),
+    (
+        "basic-x-float64",
+        lambda: BasicBlock(8, 8)(img(2, 8, 6, 6, dtype=torch.float64)),
+        RuntimeError,
+        "expected scalar type Double",
+    ),
+    (
+        "basic-x-numpy",
+        lambda: BasicBlock(8, 8)(np.zeros((2, 8, 6, 6), "f4")),
+        TypeError,
+        "numpy.ndarray",
+    ),
+    (
+        "bottleneck-x-channels",
+        lambda: Bottleneck(64, 16)(img(2, 32, 4, 4)),
+        RuntimeError,
+        "32 channels",
+    ),
+    (
+        "bottleneck-x-uint8",
+        lambda: Bottleneck(64, 16)(img(2, 64, 4, 4, dtype=torch.uint8)),
+        RuntimeError,
+        "expected scalar type Byte",
+    ),
+    # Option A's shortcut is a part of a block, never called first: the block's conv1 refuses
+    # an input of the wrong width before the shortcut sees it.
+    (
+        "zeropad-in-block-x-channels",
+        lambda: BasicBlock(4, 8, 2, ZeroPadShortcut(4, 8, 2))(img(2, 6, 8, 8)),
+        RuntimeError,
+        "6 channels",
+    ),
+]
+
 
 def raised_inside_torch(info: pytest.ExceptionInfo) -> str | None:
     """The file of the frame that raised, if it lies outside resnet_edu and this test file."""
@@ -530,8 +557,19 @@ def test_misuse_fails_early_and_names_the_argument(call, error, argument):
     assert raised_inside_torch(info) is None, f"raised inside {raised_inside_torch(info)}"
 
 
+@pytest.mark.parametrize(
+    "call, error, fragment",
+    [c[1:] for c in BLOCK_FORWARD_CASES],
+    ids=[c[0] for c in BLOCK_FORWARD_CASES],
+)
+def test_a_block_called_alone_gets_torchs_own_error(call, error, fragment):
+    with pytest.raises(error, match=re.escape(fragment)) as info:
+        call()
+    assert raised_inside_torch(info) is not None, "a block's forward must not check its input"
+
+
 def test_case_ids_are_unique():
-    ids = [c[0] for c in CASES]
+    ids = [c[0] for c in CASES + BLOCK_FORWARD_CASES]
     assert len(ids) == len(set(ids))
 
 
@@ -564,12 +602,17 @@ def test_batch_statistics_check_fires_exactly_when_torch_would(n, size):
         model(x)
 
 
-@pytest.mark.parametrize("size", [16, 32, 33, 64, 65])
-@pytest.mark.parametrize("dilation", [None, [False, True, True]])
-def test_batch_statistics_check_follows_the_stage_plan(size, dilation):
+@functools.cache
+def bottleneck_net(dilation: tuple[bool, bool, bool] | None) -> nn.Module:
+    """One small Bottleneck ResNet per dilation setting, shared by the rows below."""
     torch.manual_seed(0)
-    model = ResNet(Bottleneck, [1, 1, 1, 1], replace_stride_with_dilation=dilation)
-    model.train()
+    return ResNet(Bottleneck, [1, 1, 1, 1], replace_stride_with_dilation=dilation)
+
+
+@pytest.mark.parametrize("size", [16, 32, 33, 64, 65])
+@pytest.mark.parametrize("dilation", [None, (False, True, True)])
+def test_batch_statistics_check_follows_the_stage_plan(size, dilation):
+    model = bottleneck_net(dilation).train()
     x = torch.zeros(1, 3, size, size)
     body = nn.Sequential(*list(model.children())[:-2])
     refused = train_mode_error_inside_torch(body, x)
@@ -598,8 +641,8 @@ def test_autocast_inputs_pass_the_dtype_check():
         lambda: PreActBlock(8, 16, 2, conv1x1(8, 16, 2)),
     ],
 )
-def test_checked_forward_still_traces_with_fx(make_block):
-    """Symbolic tracing (resnet_edu.diagrams) sees no check, only the block's operations."""
+def test_blocks_trace_with_fx(make_block):
+    """Symbolic tracing (resnet_edu.diagrams) sees only the block's operations."""
     block = make_block().eval()
     traced = torch.fx.symbolic_trace(block)
     x = torch.randn(2, block.conv1.in_channels, 8, 8)
