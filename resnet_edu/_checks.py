@@ -105,6 +105,21 @@ def check_not_fixed(name: str, kwargs: dict[str, Any], *fixed: str, use: str) ->
     return kwargs
 
 
+def check_batch(inputs: Any, targets: Any = None) -> None:
+    """A batch: ``inputs`` a tensor, and ``targets`` (if given) a tensor of the same batch size."""
+    if not isinstance(inputs, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    if targets is None:
+        return
+    if not isinstance(targets, torch.Tensor):
+        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+    if targets.shape[:1] != inputs.shape[:1]:
+        raise ValueError(
+            f"inputs and targets must have the same batch size, got shapes "
+            f"{tuple(inputs.shape)} and {tuple(targets.shape)}"
+        )
+
+
 def check_images(
     name: str, x: Any, channels: int, weight: torch.Tensor | None = None
 ) -> torch.Tensor:

@@ -1,4 +1,4 @@
-"""Instruments that watch the signal and the gradient flow through a network (chapters 2, 4, 9).
+"""Instruments that watch the signal and the gradient flow through a network (chapters 3, 8, 9).
 
 Three recorders, all context managers that add hooks on ``__enter__`` and always remove them on
 ``__exit__`` (also when the body raises), and all returning plain data -- a dataclass of
@@ -12,8 +12,8 @@ layer x step NumPy array -- that the functions of ``resnet_edu.plots`` take:
   output, and the std of every 3x3 layer's response after its BN, before the ReLU or the addition
   (the quantity of the paper's Figure 7).
 - ``WeightRecorder``: per training step, the norm of every ``Conv2d``/``Linear`` weight and the
-  size of its update relative to it, ||W_{t+1} - W_t|| / ||W_t|| (what makes a plain net's early
-  layers stop learning: their weight norm grows and their relative updates collapse).
+  size of its update relative to it, ||W_{t+1} - W_t|| / ||W_t|| (for a layer followed by BN,
+  a growing weight norm means ever smaller relative updates).
 
 Three one-shot helpers answer the common question in one line and leave the model exactly as
 they found it (mode, ``.grad``, BN running statistics): ``gradient_norms``,
@@ -21,7 +21,8 @@ they found it (mode, ``.grad``, BN running statistics): ``gradient_norms``,
 
 The recorders only *read*: outputs and gradients are bit-identical with and without them. They
 use tensor hooks rather than ``register_full_backward_hook``, because the blocks end in
-``nn.ReLU(inplace=True)`` and full backward hooks refuse outputs that are modified in place.
+``nn.ReLU(inplace=True)`` and full backward hooks refuse outputs that are modified in place; the
+end of a backward pass is a public autograd hook, ``torch.autograd.graph.register_multi_grad_hook``.
 """
 
 from __future__ import annotations
@@ -36,15 +37,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_module
+from ._checks import NORM_LAYERS, check_batch, check_choice, check_module
 from .measure import eval_mode
 
 #: Class names recognised as blocks by default: ours (``resnet_edu.blocks``, ``resnet_edu.preact``)
 #: and torchvision's, which use the same names.
 DEFAULT_BLOCK_TYPES = ("BasicBlock", "Bottleneck", "PreActBlock")
 
-#: Modules that count as "the norm after a 3x3 conv"; ``nn.Identity`` is the norm of a no-BN net.
-_NORM_TYPES = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.Identity)
 
 STEM, HEAD = "stem", "head"
 
@@ -62,7 +61,7 @@ def _to_array(series: dict[str, list[float]]) -> np.ndarray:
 
 @dataclass
 class GradientRecord:
-    """What a ``GradientRecorder`` saw: one value per layer and backward pass (chapter 4).
+    """What a ``GradientRecorder`` saw: one value per layer and backward pass (chapter 3).
 
     Attributes:
         weight_grad_norms: ``{conv/linear name: [||dL/dW|| per backward pass]}``, forward order.
@@ -103,7 +102,7 @@ class GradientRecord:
 
 @dataclass
 class ActivationRecord:
-    """What an ``ActivationRecorder`` saw: one value per module and forward pass (chapter 4).
+    """What an ``ActivationRecorder`` saw: one value per module and forward pass (chapter 3).
 
     Attributes:
         block_mean, block_std: mean and std of every block's output.
@@ -157,11 +156,8 @@ def find_blocks(
     blocks: Iterable[str] | None = None,
     block_types: Iterable[type | str] | None = None,
 ) -> list[tuple[str, nn.Module]]:
-    """The ``(name, module)`` pairs that count as blocks, in ``named_modules()`` order.
-
-    The package's one definition of "a block" (``ensembles.residual_blocks`` uses it too): a
-    module whose class is ``BasicBlock``, ``Bottleneck`` or ``PreActBlock`` -- ours, or
-    torchvision's, which have the same names. Plain twins (``residual=False``) are blocks too.
+    """The ``(name, module)`` pairs that count as blocks (``is_block``), in ``named_modules()``
+    order (``ensembles.residual_blocks`` uses it too).
 
     Args:
         model: the network.
@@ -183,6 +179,25 @@ def find_blocks(
             sample = [n for n in modules if n][:6]
             raise ValueError(f"blocks: no submodule named {unknown}; names look like {sample}")
         return [(n, modules[n]) for n in names]
+    matches = _block_matcher(block_types)
+    return [(n, m) for n, m in modules.items() if n and matches(m)]
+
+
+def is_block(module: nn.Module, block_types: Iterable[type | str] | None = None) -> bool:
+    """Whether ``module`` counts as a block: the package's one definition of "a block".
+
+    A block is an instance of one of ``block_types`` (classes or class names), by default
+    ``DEFAULT_BLOCK_TYPES``: ``BasicBlock``, ``Bottleneck`` or ``PreActBlock`` -- ours, or
+    torchvision's, which have the same names. Plain twins (``residual=False``) are blocks too.
+
+    Example:
+        >>> is_block(resnet20().layer1[0]), is_block(resnet20().layer1)
+        (True, False)
+    """
+    return _block_matcher(block_types)(module)
+
+
+def _block_matcher(block_types: Iterable[type | str] | None) -> Callable[[nn.Module], bool]:
     if isinstance(block_types, (str, bytes, type)):
         raise TypeError(
             f"block_types must be a list of classes or class names, got {block_types!r}"
@@ -193,11 +208,7 @@ def find_blocks(
             raise TypeError(f"block_types must hold classes or class names, got {t!r}")
     classes = tuple(t for t in types if isinstance(t, type))
     class_names = {t for t in types if isinstance(t, str)}
-    return [
-        (n, m)
-        for n, m in modules.items()
-        if n and (isinstance(m, classes) or type(m).__name__ in class_names)
-    ]
+    return lambda m: isinstance(m, classes) or type(m).__name__ in class_names
 
 
 def response_layers(model: nn.Module) -> dict[str, str]:
@@ -221,7 +232,7 @@ def response_layers(model: nn.Module) -> dict[str, str]:
                 continue
             prefix = f"{parent_name}." if parent_name else ""
             follower = children[i + 1] if i + 1 < len(children) else None
-            if follower is not None and isinstance(follower[1], _NORM_TYPES):
+            if follower is not None and isinstance(follower[1], NORM_LAYERS):
                 pairs[prefix + name] = prefix + follower[0]
             else:
                 pairs[prefix + name] = prefix + name
@@ -285,8 +296,79 @@ class _Recorder:
         raise NotImplementedError
 
 
+class _ForwardOrder:
+    """The order in which named modules first run, learnt in one forward pass, then off."""
+
+    def __init__(self, named_modules: Iterable[tuple[str, nn.Module]]) -> None:
+        self.rank: dict[str, int] = {}
+        self.handles = [m.register_forward_pre_hook(self._hook(n)) for n, m in named_modules]
+
+    def _hook(self, name: str):
+        def hook(module, args):
+            self.rank.setdefault(name, len(self.rank))
+
+        return hook
+
+    def stop(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles.clear()
+
+    def sort(self, names: Iterable[str]) -> list[str]:
+        """``names`` in forward order; names that never ran come last, in the order given."""
+        return sorted(names, key=lambda n: self.rank.get(n, len(self.rank)))
+
+
+def _series(steps: list[dict[tuple[str, str], Tensor]], kind: str, names: Iterable[str]):
+    """``{name: [value per step]}`` from per-step ``{(kind, name): 0-d tensor}``, nan if absent.
+
+    One stack and one copy to the CPU per name, not one per value.
+    """
+    out: dict[str, list[float]] = {}
+    for name in names:
+        values = [step.get((kind, name)) for step in steps]
+        known = [v for v in values if v is not None]
+        floats = iter(torch.stack(known).float().cpu().tolist()) if known else iter(())
+        out[name] = [math.nan if v is None else next(floats) for v in values]
+    return out
+
+
+class _BackwardPasses:
+    """One ``{(kind, name): norm}`` dict per backward pass: tensor hooks fill it, and a public
+    autograd hook (``register_multi_grad_hook``) closes it when the pass is over."""
+
+    def __init__(self, active: Callable[[], bool]) -> None:
+        self.active = active
+        self.steps: list[dict[tuple[str, str], Tensor]] = []
+        self._pending: dict[tuple[str, str], Tensor] = {}
+        self._end_hooks: list[torch.utils.hooks.RemovableHandle] = []
+
+    def grad_hook(self, kind: str, name: str) -> Callable[[Tensor], None]:
+        def hook(grad: Tensor) -> None:
+            if self.active():  # not a graph built inside the with, differentiated after it
+                key, norm = (kind, name), torch.linalg.vector_norm(grad.detach())
+                self._pending[key] = _combine(self._pending.get(key), norm)
+
+        return hook
+
+    def end_after(self, tensors: list[Tensor]) -> None:
+        """Close the pass once the gradients of all ``tensors`` that it computes are in."""
+        self._end_hooks.append(torch.autograd.graph.register_multi_grad_hook(tensors, self._end))
+
+    def _end(self, grads: Sequence[Tensor | None]) -> None:
+        if self._pending:  # empty if another forward's hook closed this pass already
+            self.steps.append(self._pending)
+            self._pending = {}
+
+    def remove(self) -> None:
+        """Drop the end hooks (at exit, and of forwards whose backward came or never will)."""
+        for hook in self._end_hooks:
+            hook.remove()
+        self._end_hooks.clear()
+
+
 class GradientRecorder(_Recorder):
-    """Record gradient norms per backward pass while the ``with`` block runs (chapter 4).
+    """Record gradient norms per backward pass while the ``with`` block runs (chapter 3).
 
     For every ``Conv2d``/``Linear`` it records ``||dL/dW||`` (the gradient of that backward pass,
     which equals ``layer.weight.grad.norm()`` when the grads were zeroed before it); for the stem,
@@ -319,113 +401,71 @@ class GradientRecorder(_Recorder):
         super().__init__(model)
         self._weights = _recorded_layers(model)
         self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
-        self._first_call: dict[str, int] = {}  # forward order, learnt on the first forward
-        self._steps: list[tuple[dict[str, Tensor], dict[str, Tensor]]] = []
-        self._pending_w: dict[str, Tensor] = {}
-        self._pending_o: dict[str, Tensor] = {}
-        self._pass_open = False
-        self._stem_pending = False
+        self._order = _ForwardOrder([*self._weights, *self._blocks])
+        self._passes = _BackwardPasses(lambda: self._state == "active")
+        self._end_set = False  # the end of this forward's backward pass is hooked
 
-    # -- hooks --------------------------------------------------------------------------------
     def _install(self) -> None:
-        for name, layer in self._weights:
-            if layer.weight.requires_grad:  # a frozen layer keeps nan in every step
-                self._handles.append(layer.weight.register_hook(self._weight_hook(name)))
+        trainable = {n: m.weight for n, m in self._weights if m.weight.requires_grad}
+        self._trainable = list(trainable.values())  # a frozen layer keeps nan in every step
+        for name, weight in trainable.items():
+            self._handles.append(weight.register_hook(self._passes.grad_hook("weight", name)))
         for name, block in self._blocks:
-            self._handles.append(block.register_forward_pre_hook(self._block_pre_hook))
+            self._handles.append(block.register_forward_pre_hook(self._stem_hook))
             self._handles.append(block.register_forward_hook(self._output_hook(name)))
         self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
         self._handles.append(self.model.register_forward_hook(self._output_hook(HEAD)))
-        # Forward order: note each layer's first call; these hooks go after one forward.
-        self._order_handles = [
-            m.register_forward_pre_hook(self._order_hook(n))
-            for n, m in [*self._weights, *self._blocks]
-        ]
-        self._handles.extend(self._order_handles)
-
-    def _order_hook(self, name: str):
-        def hook(module, args):
-            self._first_call.setdefault(name, len(self._first_call))
-
-        return hook
+        self._handles += [*self._order.handles, self._passes]
 
     def _root_pre_hook(self, module, args) -> None:
-        self._stem_pending = True
+        self._end_set = False
+        if torch.is_grad_enabled():
+            self._passes.remove()  # the last forward's backward pass has come, or never will
 
-    def _block_pre_hook(self, module, args) -> None:
-        if self._stem_pending:
-            self._stem_pending = False
-            if args and isinstance(args[0], Tensor) and args[0].requires_grad:
-                args[0].register_hook(self._grad_hook(STEM, "_pending_o"))
+    def _stem_hook(self, module, args) -> None:
+        if not self._end_set and args and isinstance(args[0], Tensor):
+            self._watch(STEM, args[0])  # the first block's input is the stem's output
 
     def _output_hook(self, name: str):
         def hook(module, args, output):
-            if name == HEAD and self._order_handles:
-                for handle in self._order_handles:  # the first forward is over
-                    handle.remove()
-                self._order_handles = []
-            if isinstance(output, Tensor) and output.requires_grad:
-                output.register_hook(self._grad_hook(name, "_pending_o"))
+            if name == HEAD:
+                self._order.stop()  # the first forward is over: the order is known
+            if isinstance(output, Tensor):
+                self._watch(name, output)
 
         return hook
 
-    def _weight_hook(self, name: str):
-        return self._grad_hook(name, "_pending_w")
+    def _watch(self, name: str, output: Tensor) -> None:
+        if output.requires_grad:
+            output.register_hook(self._passes.grad_hook("output", name))
+            if not self._end_set:  # the first output watched: every later one depends on it
+                self._passes.end_after([*self._trainable, output])
+                self._end_set = True
 
-    def _grad_hook(self, name: str, store_name: str):
-        # The store is looked up at call time: each pass gets fresh dicts (see _end_pass).
-        def hook(grad: Tensor) -> None:
-            if self._state != "active":
-                return  # a graph built inside the with, differentiated after it
-            if not self._pass_open:
-                self._pass_open = True
-                torch.autograd.Variable._execution_engine.queue_callback(self._end_pass)
-            store = getattr(self, store_name)
-            store[name] = _combine(store.get(name), torch.linalg.vector_norm(grad.detach()))
-
-        return hook
-
-    def _end_pass(self) -> None:
-        self._steps.append((self._pending_w, self._pending_o))
-        self._pending_w, self._pending_o = {}, {}
-        self._pass_open = False
-
-    # -- data ---------------------------------------------------------------------------------
     def result(self) -> GradientRecord:
-        """The norms recorded so far, as a ``GradientRecord`` (callable during or after).
-
-        Example:
-            >>> rec.result().as_array("output").shape  # (stem + blocks + head, steps)
-            (11, 1)
-        """
-        order = self._first_call
-
-        def ordered(names: list[str]) -> list[str]:
-            return sorted(names, key=lambda n: order.get(n, len(order)))
-
-        weight_names = ordered([n for n, _ in self._weights])
-        output_names = [STEM, *ordered([n for n, _ in self._blocks]), HEAD]
-        if not self._blocks:
-            output_names = [HEAD]
-
-        def series(names: list[str], which: int) -> dict[str, list[float]]:
-            out: dict[str, list[float]] = {}
-            for name in names:
-                values = [step[which].get(name) for step in self._steps]
-                known = [v for v in values if v is not None]
-                floats = iter(torch.stack(known).float().cpu().tolist()) if known else iter(())
-                out[name] = [math.nan if v is None else next(floats) for v in values]
-            return out
-
+        """The norms recorded so far, as a ``GradientRecord`` (callable during or after)."""
+        steps, weights = self._passes.steps, self._order.sort(n for n, _ in self._weights)
+        blocks = self._order.sort(n for n, _ in self._blocks)
+        outputs = [STEM, *blocks, HEAD] if blocks else [HEAD]
         return GradientRecord(
-            weight_grad_norms=series(weight_names, 0),
-            output_grad_norms=series(output_names, 1),
-            steps=len(self._steps),
+            _series(steps, "weight", weights), _series(steps, "output", outputs), len(steps)
         )
 
 
+def _block_statistics(x: Tensor) -> dict[str, Tensor]:
+    std, mean = _std_mean(x)
+    # ||sign(x)||^2 counts the non-zeros, ~5x faster on CPU than count_nonzero or (x == 0).sum()
+    # (benchmarks/bench_gradflow.py)
+    alive = torch.linalg.vector_norm(torch.sign(x)).square() / x.numel()
+    return {"block_mean": mean, "block_std": std, "dead_fraction": 1.0 - alive}
+
+
+def _response_statistics(x: Tensor) -> dict[str, Tensor]:
+    return {"response_std": _std_mean(x)[0]}
+
+
 class ActivationRecorder(_Recorder):
-    """Record activation statistics per forward pass while the ``with`` block runs (chapter 4).
+    """Record activation statistics per forward pass while the ``with`` block runs (chapter 3).
 
     Per block: mean, std and fraction of exact zeros of its output. Per 3x3 conv: the std of its
     response after the norm that follows it and before any ReLU or addition (see
@@ -458,16 +498,17 @@ class ActivationRecorder(_Recorder):
                 f"model ({type(model).__name__}) has no block and no 3x3 conv to record; "
                 "pass blocks=[module names]"
             )
-        self._steps: list[dict[str, Tensor]] = []
-        self._current: dict[str, Tensor] = {}
+        self._steps: list[dict[tuple[str, str], Tensor]] = []
+        self._current: dict[tuple[str, str], Tensor] = {}
 
     def _install(self) -> None:
         modules = dict(self.model.named_modules())
-        for name, block in self._blocks:
-            self._handles.append(block.register_forward_hook(self._block_hook(name)))
-        for conv_name, response_name in self._responses.items():
-            hook = self._response_hook(conv_name)
-            self._handles.append(modules[response_name].register_forward_hook(hook))
+        hooks = [(block, self._hook(name, _block_statistics)) for name, block in self._blocks]
+        hooks += [
+            (modules[response], self._hook(conv, _response_statistics))
+            for conv, response in self._responses.items()
+        ]
+        self._handles += [module.register_forward_hook(hook) for module, hook in hooks]
         self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook))
         self._handles.append(self.model.register_forward_hook(self._root_hook))
 
@@ -478,45 +519,22 @@ class ActivationRecorder(_Recorder):
         self._steps.append(self._current)
         self._current = {}
 
-    def _block_hook(self, name: str):
+    def _hook(self, name: str, statistics: Callable[[Tensor], dict[str, Tensor]]):
+        # Inside the forward hook, before an in-place ReLU can overwrite the output.
         def hook(module, args, output):
             if isinstance(output, Tensor):
                 with torch.no_grad():
-                    x = output.detach().float().reshape(-1)
-                    std, mean = _std_mean(x)
-                    # ||sign(x)||^2 counts the non-zeros, ~5x faster on CPU than count_nonzero
-                    # or (x == 0).sum() (benchmarks/bench_gradflow.py)
-                    alive = torch.linalg.vector_norm(torch.sign(x)).square() / x.numel()
-                    self._current[f"block_mean/{name}"] = mean
-                    self._current[f"block_std/{name}"] = std
-                    self._current[f"dead_fraction/{name}"] = 1.0 - alive
-
-        return hook
-
-    def _response_hook(self, conv_name: str):
-        def hook(module, args, output):
-            if isinstance(output, Tensor):
-                with torch.no_grad():
-                    x = output.detach().float().reshape(-1)
-                    self._current[f"response_std/{conv_name}"] = _std_mean(x)[0]
+                    for kind, value in statistics(output.detach().float().reshape(-1)).items():
+                        self._current[kind, name] = value
 
         return hook
 
     def result(self) -> ActivationRecord:
         """The statistics recorded so far, as an ``ActivationRecord``."""
         record = ActivationRecord(steps=len(self._steps))
-        block_names = [n for n, _ in self._blocks]
-        for kind, names in [
-            ("block_mean", block_names),
-            ("block_std", block_names),
-            ("dead_fraction", block_names),
-            ("response_std", list(self._responses)),
-        ]:
-            target = getattr(record, kind)
-            for name in names:
-                key = f"{kind}/{name}"
-                values = [step.get(key) for step in self._steps]
-                target[name] = [math.nan if v is None else float(v) for v in values]
+        for kind in ActivationRecord._KINDS:
+            names = self._responses if kind == "response_std" else [n for n, _ in self._blocks]
+            setattr(record, kind, _series(self._steps, kind, names))
         return record
 
 
@@ -544,7 +562,7 @@ class WeightRecord:
 
 
 class WeightRecorder(_Recorder):
-    """Record each layer's weight norm and update-to-weight ratio over training (chapters 2, 4).
+    """Record each layer's weight norm and update-to-weight ratio over training (chapter 3).
 
     A conv followed by BatchNorm is scale-invariant: its gradient falls as 1/||W|| and its
     relative update as 1/||W||^2, so a layer whose weight norm grows learns ever more slowly.
@@ -643,23 +661,11 @@ def _untouched(model: nn.Module, *, train: bool) -> Iterator[None]:
             p.grad = g
 
 
-def _check_batch(inputs: Tensor, targets: Tensor | None = None) -> None:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    if targets is not None and not isinstance(targets, Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
-    if targets is not None and targets.shape[0] != inputs.shape[0]:
-        raise ValueError(
-            f"inputs and targets must have the same batch size, got {inputs.shape[0]} and "
-            f"{targets.shape[0]}"
-        )
-
-
 def _one_backward(
     model: nn.Module, inputs: Tensor, targets: Tensor, loss_fn: LossFn, **recorder_kwargs
 ) -> GradientRecord:
     check_module("model", model)
-    _check_batch(inputs, targets)
+    check_batch(inputs, targets)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     with _untouched(model, train=True), GradientRecorder(model, **recorder_kwargs) as rec:
@@ -670,7 +676,7 @@ def _one_backward(
 def gradient_norms(
     model: nn.Module, inputs: Tensor, targets: Tensor, *, loss_fn: LossFn = F.cross_entropy
 ) -> dict[str, float]:
-    """``{conv/linear name: ||dL/dW||}`` after one forward/backward in train mode (chapters 2, 4).
+    """``{conv/linear name: ||dL/dW||}`` after one forward/backward in train mode (chapter 3).
 
     The model is left as it was: its mode, its ``.grad`` s and its BN running statistics.
 
@@ -696,7 +702,7 @@ def block_gradient_norms(
     blocks: Iterable[str] | None = None,
     block_types: Iterable[type | str] | None = None,
 ) -> dict[str, float]:
-    """``{"stem" | block name | "head": ||dL/d(output)||}`` after one forward/backward (chapter 4).
+    """``{"stem" | block name | "head": ||dL/d(output)||}`` after one forward/backward (chapter 3).
 
     Same arguments and guarantees as ``gradient_norms``, plus ``blocks``/``block_types`` as for
     ``GradientRecorder``.
@@ -713,7 +719,7 @@ def block_gradient_norms(
 def response_stds(
     model: nn.Module, inputs: Tensor, *, train_mode: bool = False
 ) -> dict[str, float]:
-    """``{3x3 conv name: std of its response}`` for one batch, Figure-7 style (chapter 4).
+    """``{3x3 conv name: std of its response}`` for one batch, Figure-7 style (chapter 3).
 
     Args:
         model: the network.
@@ -728,7 +734,7 @@ def response_stds(
         ['conv1', 'layer1.0.conv1']
     """
     check_module("model", model)
-    _check_batch(inputs)
+    check_batch(inputs)
     if not isinstance(train_mode, bool):
         raise TypeError(f"train_mode must be True or False, got {train_mode!r}")
     with (

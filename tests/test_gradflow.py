@@ -325,3 +325,51 @@ def test_weight_recorder_watches_fit_without_its_optimizer():
     assert len(record.weight_norms["conv1"]) == record.steps + 1
     final = model.conv1.weight.detach().norm().item()
     assert record.weight_norms["conv1"][-1] == pytest.approx(final, rel=1e-5)
+
+
+def test_a_step_is_one_backward_pass_whatever_the_forwards() -> None:
+    """Two forwards and one backward of their sum make one step; a backward through a retained
+    graph is a step of its own (the end of a pass is a public autograd hook, not the engine's)."""
+    model = cifar.CifarResNet(8)
+    (x1, y1), (x2, y2) = _batch(), _batch()
+    with gradflow.GradientRecorder(model) as rec:
+        model.zero_grad()
+        loss = F.cross_entropy(model(x1), y1) + F.cross_entropy(model(x2), y2)
+        loss.backward(retain_graph=True)
+        first = model.fc.weight.grad.norm().item()
+        loss.backward()
+    record = rec.result()
+    assert record.steps == 2
+    assert record.weight_grad_norms["fc"] == pytest.approx([first, first], rel=1e-6)
+    # the stem ran twice in each pass: the norm of the gradient w.r.t. both of its outputs
+    assert record.output_grad_norms["stem"][0] == record.output_grad_norms["stem"][1] > 0
+
+
+def test_the_stem_lands_in_its_own_step_when_the_first_conv_is_frozen() -> None:
+    """With conv1 frozen, the stem's gradient arrives after every watched weight's: the step
+    must still wait for it."""
+    model = cifar.resnet20().train()
+    model.conv1.weight.requires_grad_(False)
+    x, y = _batch()
+    blocks = gradflow.find_blocks(model)
+    reference = _reference_output_grads(model, x, y, blocks)
+    with gradflow.GradientRecorder(model) as rec:
+        for _ in range(2):
+            F.cross_entropy(model(x), y).backward()
+    record = rec.result()
+    assert record.steps == 2
+    assert record.output_grad_norms["stem"][0] == pytest.approx(reference["stem"], rel=1e-4)
+
+
+def test_no_hook_piles_up_over_a_run() -> None:
+    """One end-of-pass hook per forward at most: a long run does not slow down step by step."""
+    model = cifar.CifarResNet(8)
+    x, y = _batch()
+    with gradflow.GradientRecorder(model) as rec:
+        counts = []
+        for _ in range(4):
+            F.cross_entropy(model(x), y).backward()
+            counts.append(len(_all_hooks(model)))
+            model(x)  # a forward whose backward never comes
+    assert counts[0] == counts[-1] and rec.result().steps == 4
+    assert _all_hooks(model) == []
