@@ -7,12 +7,16 @@ there are C(n, k) of them (``path_length_distribution``). Three measurements fol
 
 * **Lesion study** (their section 4): delete one block at test time. A ResNet barely notices; a
   plain net, which has a single path, is destroyed (``lesion_blocks``, ``lesion_random``).
-* **Deleting a block** means keeping its skip only. Like Veit et al. we delete only blocks whose
-  skip is the identity -- not the downsampling blocks, whose shortcut is a projection or a zero
-  padding -- so a deleted block is replaced by ``nn.Identity``. For a post-activation block
+* **Deleting a block** means keeping its shortcut only, as Veit et al. did: the residual
+  branch goes, the skip connection stays. Where
+  the shortcut is the identity the block becomes ``nn.Identity``: for a post-activation block
   relu(x + 0) = x because x already comes out of a ReLU; for a pre-activation block x + 0 = x.
-  A plain block has no skip: "deleting" it means skipping it, possible only where it keeps the
-  shape, and the same ``nn.Identity`` replacement does exactly that.
+  Where the block changes the shape (a downsampling block) it becomes ``ShortcutOnly``: its own
+  shortcut -- zero padding (option A) or projection (option B) -- followed by the ReLU of a
+  post-activation block. Veit et al. deleted downsampling blocks too (they report that these
+  were the deletions with a noticeable, "modest" cost). A plain block has no shortcut:
+  "deleting" it means skipping it, possible only where it keeps the shape, and ``nn.Identity``
+  does exactly that.
 * **Gradient by path length** (their section 5, Fig. 6): forward a batch normally; in the
   backward pass let the gradient flow through the branch of k randomly chosen blocks and through
   the skip of all the others (``gradient_by_path_length``). The forward values are untouched, so
@@ -76,22 +80,50 @@ def _keeps_shape(block: nn.Module) -> bool:
 def deletable_blocks(model: nn.Module) -> list[str]:
     """Names of the blocks that ``delete_blocks`` may remove (see the module docstring).
 
-    A residual block qualifies when its skip is the identity (no ``downsample``, and for a
-    pre-activation unit a shortcut that is not pre-activated); a plain block when it keeps the
-    shape of its input.
+    Every residual block qualifies (its shortcut stays, whatever it is); a plain block only
+    where it keeps the shape of its input.
 
     Example:
-        >>> deletable_blocks(resnet20())  # 9 blocks, minus the 2 downsampling ones
+        >>> deletable_blocks(resnet20())  # all 9, the downsampling layer2.0 and layer3.0 too
+        ['layer1.0', 'layer1.1', 'layer1.2', 'layer2.0', 'layer2.1', ...]
+        >>> deletable_blocks(plain20())  # 7: layer2.0 and layer3.0 change the shape
         ['layer1.0', 'layer1.1', 'layer1.2', 'layer2.1', 'layer2.2', 'layer3.1', 'layer3.2']
     """
-    names = []
-    for name, block in residual_blocks(model).items():
-        identity_skip = getattr(block, "downsample", None) is None and not getattr(
-            block, "preactivate_shortcut", False
-        )
-        if _keeps_shape(block) and (identity_skip or not _is_residual(block)):
-            names.append(name)
-    return names
+    return [
+        name
+        for name, block in residual_blocks(model).items()
+        if _is_residual(block) or _keeps_shape(block)
+    ]
+
+
+def _identity_skip(block: nn.Module) -> bool:
+    # no downsample, and (pre-activation units) a shortcut that skips the BN+ReLU too
+    return getattr(block, "downsample", None) is None and not getattr(
+        block, "preactivate_shortcut", False
+    )
+
+
+class ShortcutOnly(nn.Module):
+    """What is left of a deleted residual block whose shortcut is not the identity.
+
+    ``relu(shortcut(x))`` for a post-activation block, ``shortcut(x)`` for a pre-activation
+    unit: the block's equation with its branch F removed. The block is held in a plain list,
+    outside the module tree: while the lesion lasts its parameters are not the model's, as for
+    a block replaced by ``nn.Identity``.
+    """
+
+    def __init__(self, block: nn.Module) -> None:
+        super().__init__()
+        self._block = [block]  # a list: not registered as a submodule
+        self.post_activation = not isinstance(block, PreActBlock)
+
+    def forward(self, x: Tensor) -> Tensor:
+        block = self._block[0]
+        if hasattr(block, "shortcut"):
+            out = block.shortcut(x)
+        else:  # torchvision's blocks: the shortcut is ``downsample``
+            out = block.downsample(x)
+        return F.relu(out) if self.post_activation else out
 
 
 def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
@@ -102,10 +134,11 @@ def _set_submodule(model: nn.Module, name: str, module: nn.Module) -> None:
 
 @contextmanager
 def delete_blocks(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]:
-    """Temporarily replace the named blocks by ``nn.Identity`` (a lesion); restore on exit.
+    """Temporarily replace the named blocks by their shortcut alone (a lesion); restore on exit.
 
-    The original module objects are put back, so the model is exactly as before -- same
-    parameters, same buffers, same ``id`` -- even if the body raises.
+    A block whose shortcut is the identity becomes ``nn.Identity``, any other residual block
+    ``ShortcutOnly``. The original module objects are put back, so the model is exactly as
+    before -- same parameters, same buffers, same ``id`` -- even if the body raises.
 
     Args:
         model: the network.
@@ -119,8 +152,10 @@ def delete_blocks(model: nn.Module, names: Sequence[str]) -> Iterator[nn.Module]
     _check_names("names", names, allowed)
     saved = {name: model.get_submodule(name) for name in names}
     try:
-        for name in names:
-            _set_submodule(model, name, nn.Identity())
+        for name, block in saved.items():
+            keep_shortcut = _is_residual(block) and not _identity_skip(block)
+            keep = ShortcutOnly(block) if keep_shortcut else nn.Identity()
+            _set_submodule(model, name, keep)
         yield model
     finally:
         for name, block in saved.items():

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+import torchvision
 
 from resnet_edu.cifar import CifarResNet, plain20, resnet20
 from resnet_edu.ensembles import (
@@ -22,9 +23,10 @@ from resnet_edu.ensembles import (
     path_length_distribution,
     residual_blocks,
 )
-from resnet_edu.preact import preact_resnet20
+from resnet_edu.preact import PreActBlock, PreActResNet, preact_resnet20
 
 IDENTITY_SKIP = ["layer1.0", "layer1.1", "layer1.2", "layer2.1", "layer2.2", "layer3.1", "layer3.2"]
+ALL_NINE = [f"layer{stage}.{i}" for stage in (1, 2, 3) for i in range(3)]
 
 
 def _randomise_bn(model):
@@ -46,10 +48,67 @@ def _batch(n=32):
 
 def test_block_discovery():
     assert len(residual_blocks(resnet20())) == 9
-    assert deletable_blocks(resnet20()) == IDENTITY_SKIP
-    assert deletable_blocks(plain20()) == IDENTITY_SKIP  # the shape-keeping plain blocks
-    # the pre-act net's first unit has a pre-activated skip: not an identity, not deletable
-    assert deletable_blocks(preact_resnet20()) == IDENTITY_SKIP[1:]
+    # every residual block, downsampling ones included (their shortcut stays, as in Veit et al.)
+    assert deletable_blocks(resnet20()) == ALL_NINE
+    assert deletable_blocks(preact_resnet20()) == ALL_NINE
+    assert deletable_blocks(plain20()) == IDENTITY_SKIP  # only the shape-keeping plain blocks
+
+
+def _by_hand(model, x, stage_of_deleted, deleted):
+    """The CIFAR net's forward written out, with one block replaced by ``deleted(x)``."""
+    pre = isinstance(model, PreActResNet)
+    h = model.conv1(x) if pre else model.relu(model.bn1(model.conv1(x)))
+    for stage in (model.layer1, model.layer2, model.layer3):
+        for block in stage:
+            h = deleted(block, h) if block is stage_of_deleted else block(h)
+    if pre:
+        h = model.relu(model.bn(h))
+    return model.fc(model.avgpool(h).flatten(1))
+
+
+@pytest.mark.parametrize(
+    "builder, shortcut",
+    [(resnet20, "A"), (resnet20, "B"), (preact_resnet20, "A"), (preact_resnet20, "B")],
+)
+@pytest.mark.parametrize("name", ["layer1.0", "layer2.0", "layer3.0"])
+def test_a_deleted_block_keeps_its_shortcut(builder, shortcut, name):
+    torch.manual_seed(0)
+    model = _randomise_bn(builder(in_channels=1, shortcut=shortcut)).eval()
+    x, _ = _batch(8)
+    block = model.get_submodule(name)
+    post = not isinstance(block, PreActBlock)
+
+    def shortcut_only(b, h):
+        # the block's equation without its branch: relu(s(x)) after, s(x) in pre-activation
+        if isinstance(b, PreActBlock):
+            s = torch.relu(b.bn1(h)) if b.preactivate_shortcut else h
+        else:
+            s = h
+        s = s if b.downsample is None else b.downsample(s)
+        return torch.relu(s) if post else s
+
+    with torch.no_grad():
+        expected = _by_hand(model, x, block, shortcut_only)
+        with delete_blocks(model, [name]):
+            deleted = model(x)
+        intact = model(x)
+    torch.testing.assert_close(deleted, expected)
+    assert not torch.equal(deleted, intact)
+    assert model.get_submodule(name) is block  # put back
+
+
+def test_deleting_a_torchvision_downsampling_block_keeps_its_projection():
+    model = _randomise_bn(torchvision.models.resnet18()).eval()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(0))
+    block = model.layer2[0]
+    with torch.no_grad():
+        with delete_blocks(model, ["layer2.0"]):
+            deleted = model(x)
+        h = model.maxpool(model.relu(model.bn1(model.conv1(x))))
+        h = model.layer2[1](torch.relu(block.downsample(model.layer1(h))))
+        h = model.layer3(h)
+        expected = model.fc(torch.flatten(model.avgpool(model.layer4(h)), 1))
+    torch.testing.assert_close(deleted, expected)
 
 
 def test_delete_restores_the_model_exactly_even_on_error():
@@ -92,7 +151,7 @@ def test_lesion_blocks_counts_errors_and_accepts_a_loader():
     model = _randomise_bn(plain20(in_channels=1)).train()
     x, y = _batch(40)
     result = lesion_blocks(model, (x, y))
-    assert list(result) == IDENTITY_SKIP
+    assert list(result) == IDENTITY_SKIP  # a plain net: the blocks that keep the shape
     assert model.training  # mode restored
     # reference: the same numbers by hand
     model.eval()
@@ -111,7 +170,7 @@ def test_lesion_random():
     assert result[0] == [error_percent(model, (x, y))] * 2
     assert len(result[2]) == 2
     with pytest.raises(ValueError, match="n_deleted"):
-        lesion_random(model, (x, y), n_deleted=[8])
+        lesion_random(model, (x, y), n_deleted=[10])  # 9 deletable blocks
 
 
 def test_path_length_distribution_matches_enumeration():
@@ -177,8 +236,8 @@ def test_gradient_by_path_length():
 def test_bad_inputs():
     model = resnet20(in_channels=1)
     x, y = _batch(4)
-    with pytest.raises(ValueError, match="names: 'layer2.0'"):
-        with delete_blocks(model, ["layer2.0"]):
+    with pytest.raises(ValueError, match="names: 'layer2.0'"):  # plain: it changes the shape
+        with delete_blocks(plain20(in_channels=1), ["layer2.0"]):
             pass
     with pytest.raises(TypeError, match="names"):
         with delete_blocks(model, "layer1.0"):
