@@ -33,10 +33,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from ._checks import (
-    check_batch_statistics,
     check_bool,
     check_choice,
-    check_images,
+    check_model_input,
     check_norm_layer,
     check_not_fixed,
 )
@@ -44,7 +43,6 @@ from .blocks import (
     NormLayer,
     ZeroPadShortcut,
     check_block_arguments,
-    check_block_input,
     conv1x1,
     conv3x3,
     init_weights,
@@ -136,7 +134,6 @@ class PreActBlock(nn.Module):
         return x if self.downsample is None else self.downsample(x)
 
     def forward(self, x: Tensor) -> Tensor:
-        check_block_input(self, x)
         pre = self.preactivation(x)  # once: BN's running statistics see each batch once
         if not self.residual:
             return self.branch(x, pre)  # the plain stack: F(x)
@@ -250,9 +247,7 @@ class PreActResNet(nn.Module):
 
     def features(self, x: Tensor) -> Tensor:
         """conv1, the three stages, and the final BN+ReLU: the map the global pooling averages."""
-        check_images("x", x, self.in_channels, self.conv1.weight)
-        if self.training and isinstance(self.bn, nn.modules.batchnorm._BatchNorm):
-            check_batch_statistics("x", x, halvings=2)
+        check_model_input(x, self.conv1, self.bn, halvings=2)
         x = self.layer3(self.layer2(self.layer1(self.conv1(x))))
         return self.relu(self.bn(x))
 
