@@ -1,4 +1,4 @@
-"""Exercise checkers that tell the reader precisely what is wrong (chapter 3).
+"""Chapter 2's exercise: a BasicBlock of the reader's own, checked against the library's.
 
 ``check_basic_block`` takes the reader's BasicBlock, builds it for a few configurations, gives it
 the weights of ``resnet_edu.BasicBlock`` and compares the two -- structure first (kernel sizes,
@@ -21,17 +21,16 @@ The contract, shared with ``resnet_edu.BasicBlock`` and torchvision's ``BasicBlo
 from __future__ import annotations
 
 import copy
-import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from .blocks import BasicBlock, ZeroPadShortcut, make_shortcut
+from ..blocks import BasicBlock, ZeroPadShortcut, make_shortcut
+from ._feedback import CheckResult
 
-__all__ = ["CheckResult", "ExerciseError", "check_basic_block"]
+__all__ = ["check_basic_block"]
 
 #: The configurations a BasicBlock is checked in: (inplanes, planes, stride, shortcut option).
 #: The option is what the checker passes as ``downsample`` when the shape changes.
@@ -41,68 +40,6 @@ BASIC_BLOCK_CONFIGS: tuple[tuple[int, int, int, str | None], ...] = (
     (8, 16, 2, "A"),  # the same, with a parameter-free zero-padding shortcut
 )
 _REFERENCE_NAMES = ("conv1", "bn1", "conv2", "bn2")
-
-
-def _wrap(prefix: str, text: str, width: int = 88) -> str:
-    """One feedback item, wrapped to the width of a book page (the HTML does not wrap output)."""
-    return textwrap.fill(
-        text,
-        width,
-        initial_indent=prefix,
-        subsequent_indent=" " * len(prefix),
-        break_long_words=False,
-        break_on_hyphens=False,
-    )
-
-
-class ExerciseError(AssertionError):
-    """Raised by a checker (with ``raise_on_failure=True``) when the reader's code is wrong."""
-
-
-@dataclass
-class CheckResult:
-    """What a checker found.
-
-    Attributes:
-        ok: ``True`` when the reader's code behaves exactly like the reference.
-        messages: one sentence per problem, most fundamental first (empty when ``ok``).
-        notes: remarks that are not errors (e.g. parameter names that differ from ours).
-        name: what was checked, for the printed summary.
-
-    Example:
-        >>> result = check_basic_block(resnet_edu.BasicBlock)
-        >>> result.ok, bool(result)
-        (True, True)
-    """
-
-    ok: bool
-    messages: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    name: str = "block"
-
-    def __bool__(self) -> bool:
-        return self.ok
-
-    def __str__(self) -> str:
-        if self.ok:
-            lines = [f"PASSED: your {self.name} behaves exactly like resnet_edu.BasicBlock."]
-        else:
-            count = len(self.messages)
-            lines = [f"FAILED: {count} problem{'s' if count > 1 else ''} with your {self.name}:"]
-            lines += [_wrap(f"  {i}. ", message) for i, message in enumerate(self.messages, 1)]
-        lines += [_wrap("  note: ", note) for note in self.notes]
-        return "\n".join(lines)
-
-    __repr__ = __str__
-
-    def print(self) -> None:
-        """Print the summary (handy at the end of a notebook cell)."""
-        print(str(self))
-
-    def raise_if_failed(self) -> None:
-        """Raise ``ExerciseError`` with the summary if the check failed."""
-        if not self.ok:
-            raise ExerciseError(str(self))
 
 
 def check_basic_block(
