@@ -12,7 +12,8 @@ Modules, one idea each:
     weights      torchvision's pretrained weights, resolved, hash-checked and loaded safely
     measure      parameters, mult-adds on the meta device, depth, source printing
     paper        the papers' published numbers and recipe, each with its table or section
-    diagrams     the papers' figures drawn from a model object
+    layouts      the papers' figures as plain data, read off a model object
+    diagrams     the layouts drawn with matplotlib
     data         offline digits, CIFAR-10 and a synthetic stand-in
     train        training the paper's way: TrainConfig, fit, train_one_epoch, evaluate
     checkpoint   checkpoints that survive a killed process, and exact resume

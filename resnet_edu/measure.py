@@ -41,6 +41,7 @@ __all__ = [
     "mult_adds",
     "mult_adds_by_resolution",
     "on_meta",
+    "run_on_meta",
     "show_source",
     "source",
     "weighted_layers",
@@ -177,16 +178,33 @@ def _trace(model: nn.Module, size: tuple[int, ...]) -> tuple[list[LayerCost], di
             )
 
     hooks = [module.register_forward_hook(record) for module in model.modules()]
-    meta = {name: t.to("meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
     try:
-        with eval_mode(model), torch.no_grad():
-            functional_call(model, meta, (torch.zeros(size, device="meta"),))
-    except RuntimeError as err:  # a shape mismatch deep inside torch: say which argument
-        raise ValueError(f"input_size {size} does not fit the model: {err}") from None
+        run_on_meta(model, size)
     finally:
         for hook in hooks:
             hook.remove()
     return rows, shapes
+
+
+def run_on_meta(model: nn.Module, input_size: Sequence[int], *, hint: str = "") -> None:
+    """One forward pass of ``model`` in eval mode on the meta device: shapes only.
+
+    The parameters and buffers are replaced by meta tensors for this call only
+    (``torch.func.functional_call``), so the model is not moved or changed, whatever device it
+    is on, and its forward hooks see every shape. A pass that fails (a shape mismatch deep in
+    torch, or the model's own input check) raises a ``ValueError`` naming ``input_size``,
+    followed by ``hint``.
+
+    Example:
+        >>> run_on_meta(resnet_edu.resnet50(), (1, 3, 224, 224))  # with hooks of your own
+    """
+    size = tuple(input_size)
+    meta = {name: t.to("meta") for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    try:
+        with eval_mode(model), torch.no_grad():
+            functional_call(model, meta, (torch.zeros(size, device="meta"),))
+    except (RuntimeError, ValueError) as err:  # say which argument, not where torch noticed
+        raise ValueError(f"input_size {size} does not fit the model: {err}{hint}") from None
 
 
 def layer_costs(model: nn.Module, input_size: Sequence[int] = (1, 3, 224, 224)) -> list[LayerCost]:
