@@ -22,12 +22,11 @@ from collections.abc import Callable
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor, fx, nn
+from torch import Tensor, nn
 
 from ._checks import (
     check_bool,
     check_choice,
-    check_images,
     check_int,
     check_module,
     check_norm_layer,
@@ -182,17 +181,6 @@ def check_block_arguments(
             f"{inplanes} -> {out_channels}; build it with make_shortcut(option, {inplanes}, "
             f"{out_channels}, {stride})"
         )
-
-
-def check_block_input(block: nn.Module, x: Tensor) -> Tensor:
-    """``check_images`` against a block's ``conv1``. No block of this module calls it.
-
-    Kept only while ``preact.PreActBlock.forward`` still calls it; delete it with that call
-    (issue 20: a block's forward is the equation, its input is checked at the model's door).
-    """
-    if isinstance(x, fx.Proxy):  # symbolic tracing (resnet_edu.diagrams)
-        return x
-    return check_images("x", x, block.conv1.in_channels, block.conv1.weight)
 
 
 def _channels_of(shortcut: nn.Module | None) -> tuple[int, int] | None:
