@@ -11,7 +11,9 @@ with depth in plain nets and sub-linearly (like 1/sqrt(depth)) in ResNets.
 Two set-ups are provided:
 
 * the paper's own: ``ToyNet`` (1-D input, fully connected, optional BN and skips) evaluated on
-  ``line_1d()``;
+  ``line_1d()``. Its residual blocks are the paper's, x + F(x) with nothing after the addition;
+  ``extra_relu`` adds the ReLU of the book's BasicBlock after the addition (or on one of the two
+  paths), which chapter 8 uses to test what that ReLU does;
 * an image analogue for the book's CIFAR-style nets: ``input_line`` walks along a random
   direction around one (digits) image, x(t) = x0 + t·r·u for t in [-1, 1], and
   ``input_gradients`` returns the gradient of one output at every x(t) -- an image-shaped
@@ -34,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_int, check_module, check_positive_number
+from ._checks import check_choice, check_int, check_module, check_positive_number
 from .measure import eval_mode
 
 
@@ -236,26 +238,45 @@ def input_gradient_correlation(
     return float(gradient_autocorrelation(grads, lag)[lag])
 
 
+#: Where a residual ``ToyNet`` block may put one more ReLU (see ``ToyNet``).
+EXTRA_RELUS = ("none", "after_addition", "end_of_branch", "on_skip")
+
+
 class ToyNet(nn.Module):
     """The paper's fully connected rectifier net: 1-D input, hidden layers of ``width``, 1 output.
 
     A stem ``relu(bn(W x))`` lifts the scalar input to ``width`` units, then ``depth`` hidden
     layers follow. Plain: each is ``relu(bn(W x))``. Residual: consecutive pairs become a block
-    ``relu(x + bn(W2 relu(bn(W1 x))))``, like ``BasicBlock``. Linear layers are He-initialised.
+    with the branch ``F(x) = bn(W2 relu(bn(W1 x)))``, and ``extra_relu`` says what else it does:
+
+    * ``"none"`` (default): ``x + F(x)``, nothing after the addition, as in Balduzzi et al.;
+    * ``"after_addition"``: ``relu(x + F(x))``, the paper's BasicBlock (chapter 8's old toy);
+    * ``"end_of_branch"``: ``x + relu(F(x))``, the same ReLU moved off the shortcut path;
+    * ``"on_skip"``: ``relu(x) + F(x)``, a ReLU on the shortcut path only.
+
+    Linear layers are He-initialised.
 
     Args:
         depth: hidden layers after the stem (even when ``residual``).
         width: hidden units (the paper used 200).
         residual: add the skip connections.
         batchnorm: use BatchNorm1d after each linear layer.
+        extra_relu: one of ``EXTRA_RELUS``; residual nets only.
 
     Example:
         >>> ToyNet(24)(line_1d()).shape
         torch.Size([256, 1])
+        >>> ToyNet(50, residual=True, extra_relu="after_addition")  # the post-activation toy
     """
 
     def __init__(
-        self, depth: int, *, width: int = 200, residual: bool = False, batchnorm: bool = True
+        self,
+        depth: int,
+        *,
+        width: int = 200,
+        residual: bool = False,
+        batchnorm: bool = True,
+        extra_relu: str = "none",
     ) -> None:
         super().__init__()
         check_int("depth", depth, minimum=0)
@@ -263,9 +284,15 @@ class ToyNet(nn.Module):
         for name, value in (("residual", residual), ("batchnorm", batchnorm)):
             if not isinstance(value, bool):
                 raise TypeError(f"{name} must be True or False, got {value!r}")
+        check_choice("extra_relu", extra_relu, EXTRA_RELUS)
         if residual and depth % 2:
             raise ValueError(f"depth must be even for a residual ToyNet, got {depth}")
-        self.residual = residual
+        if not residual and extra_relu != "none":
+            raise ValueError(
+                f"extra_relu must be 'none' for a plain ToyNet (it has no shortcut), "
+                f"got {extra_relu!r}; pass residual=True"
+            )
+        self.residual, self.extra_relu = residual, extra_relu
 
         def layer(n_in: int) -> nn.Sequential:
             return nn.Sequential(
@@ -285,10 +312,18 @@ class ToyNet(nn.Module):
             got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
             raise ValueError(f"x must be a (N, 1) batch of scalar inputs (see line_1d), got {got}")
         x = torch.relu(self.stem(x))
-        if self.residual:
-            for first, second in zip(self.hidden[::2], self.hidden[1::2], strict=True):
-                x = torch.relu(x + second(torch.relu(first(x))))
-        else:
+        if not self.residual:
             for layer in self.hidden:
                 x = torch.relu(layer(x))
+            return self.head(x)
+        for first, second in zip(self.hidden[::2], self.hidden[1::2], strict=True):
+            branch = second(torch.relu(first(x)))  # F(x)
+            if self.extra_relu == "after_addition":
+                x = torch.relu(x + branch)
+            elif self.extra_relu == "end_of_branch":
+                x = x + torch.relu(branch)
+            elif self.extra_relu == "on_skip":
+                x = torch.relu(x) + branch
+            else:
+                x = x + branch
         return self.head(x)

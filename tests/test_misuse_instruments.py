@@ -517,6 +517,18 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     ("ToyNet residual str", lambda: shattered.ToyNet(2, residual="yes"), TypeError, "residual"),
     ("ToyNet batchnorm str", lambda: shattered.ToyNet(2, batchnorm="no"), TypeError, "batchnorm"),
     (
+        "ToyNet extra_relu unknown",
+        lambda: shattered.ToyNet(2, residual=True, extra_relu="pre"),
+        ValueError,
+        "extra_relu",
+    ),
+    (
+        "ToyNet extra_relu plain",
+        lambda: shattered.ToyNet(2, extra_relu="on_skip"),
+        ValueError,
+        "extra_relu",
+    ),
+    (
         "ToyNet forward shape",
         lambda: shattered.ToyNet(2)(torch.zeros(4, 3)),
         ValueError,
@@ -592,14 +604,24 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         ValueError,
         "pad",
     ),
-    ("EpochSampler length", lambda: data.EpochSampler(0), ValueError, "length"),
     (
-        "EpochSampler rank",
-        lambda: data.EpochSampler(10, num_replicas=2, rank=3),
+        "committed_file name path",
+        lambda: data.committed_file("../x.json", repo_url="https://github.com/o/r", branch="main"),
         ValueError,
-        "rank",
+        "name must be a file name in book/_data",
     ),
-    ("EpochSampler set_epoch", lambda: data.EpochSampler(10).set_epoch(-1), ValueError, "epoch"),
+    (
+        "committed_file name int",
+        lambda: data.committed_file(3, repo_url="https://github.com/o/r", branch="main"),
+        TypeError,
+        "name must be a non-empty str",
+    ),
+    (
+        "committed_file repo_url None",
+        lambda: data.committed_file("x.json", repo_url=None, branch="main"),
+        TypeError,
+        "repo_url must be a non-empty str",
+    ),
     (
         "ImageTensors set_epoch",
         lambda: data.ImageTensors(
@@ -608,7 +630,12 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         TypeError,
         "epoch",
     ),
-    ("EpochSampler seed", lambda: data.EpochSampler(10, seed="a"), TypeError, "seed"),
+    (
+        "committed_file branch empty",
+        lambda: data.committed_file("x.json", repo_url="https://github.com/o/r", branch=""),
+        TypeError,
+        "branch must be a non-empty str",
+    ),
     # exercises
     (
         "check_basic_block int",

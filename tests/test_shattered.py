@@ -93,21 +93,32 @@ def test_calibrate_bn_uses_the_batch_statistics():
     assert model.stem[1].momentum == 0.1 and model.training
 
 
-def test_shattering_with_depth_at_initialisation():
-    # the paper's headline: deep plain nets decorrelate, resnets of the same depth much less
+def _mean_correlation(depth: int, draws: int = 3, **options) -> float:
     x = line_1d(256)  # the paper's set-up: 256 points, width 200
-    corr = {}
-    for residual in (False, True):
-        values = []
-        for seed in range(2):
-            torch.manual_seed(seed)
-            model = calibrate_bn(ToyNet(24, residual=residual), x)
-            values.append(input_gradient_correlation(model, x))
-        corr[residual] = np.mean(values)
+    values = []
+    for seed in range(draws):
+        torch.manual_seed(seed)
+        model = calibrate_bn(ToyNet(depth, **options), x)
+        values.append(input_gradient_correlation(model, x))
+    return float(np.mean(values))
+
+
+def test_shattering_with_depth_at_initialisation():
+    # the paper's headline at its depth of 50: deep plain nets decorrelate, resnets much less
+    x = line_1d(256)
     torch.manual_seed(0)
     shallow = input_gradient_correlation(calibrate_bn(ToyNet(2), x), x)
+    plain = _mean_correlation(50)
+    resnet = _mean_correlation(50, residual=True)
     assert shallow > 0.8
-    assert corr[False] < 0.2 < 0.25 < corr[True]
+    assert abs(plain) < 0.2 and resnet > 0.45
+
+
+def test_a_relu_after_the_addition_shatters_the_toy_resnet():
+    # chapter 8: with relu(x + F(x)) the 50-layer toy resnet decorrelates almost like a plain net
+    clean = _mean_correlation(50, residual=True)
+    after = _mean_correlation(50, residual=True, extra_relu="after_addition")
+    assert after < 0.25 and clean > after + 0.3
 
 
 def test_toy_net_shapes_and_residual_structure():
@@ -117,8 +128,32 @@ def test_toy_net_shapes_and_residual_structure():
     for layer in model.hidden:
         nn.init.zeros_(layer[0].weight)
     x = line_1d(7)
-    # zero branches: the block is relu(x + 0) = x on the stem's (non-negative) output
+    # zero branches: the block is x + 0 = x on the stem's output
     torch.testing.assert_close(model(x), model.head(torch.relu(model.stem(x))))
+
+
+@pytest.mark.parametrize(
+    "extra_relu, block",
+    [
+        ("none", lambda x, f: x + f),
+        ("after_addition", lambda x, f: torch.relu(x + f)),
+        ("end_of_branch", lambda x, f: x + torch.relu(f)),
+        ("on_skip", lambda x, f: torch.relu(x) + f),
+    ],
+)
+def test_toy_blocks_are_their_equations(extra_relu, block):
+    torch.manual_seed(0)
+    model = ToyNet(4, width=6, residual=True, extra_relu=extra_relu).eval()
+    with torch.no_grad():
+        for m in model.modules():  # BN statistics that shift the signs, so every ReLU matters
+            if isinstance(m, nn.BatchNorm1d):
+                m.running_mean.uniform_(-0.5, 0.5)
+    x = line_1d(9)
+    with torch.no_grad():
+        h = torch.relu(model.stem(x))
+        for first, second in zip(model.hidden[::2], model.hidden[1::2], strict=True):
+            h = block(h, second(torch.relu(first(h))))
+        torch.testing.assert_close(model(x), model.head(h))
 
 
 def test_bad_inputs():
@@ -135,6 +170,10 @@ def test_bad_inputs():
         input_line(torch.zeros(1, 4, 4), radius=0)
     with pytest.raises(ValueError, match="depth"):
         ToyNet(3, residual=True)
+    with pytest.raises(ValueError, match="extra_relu"):
+        ToyNet(2, residual=True, extra_relu="before")
+    with pytest.raises(ValueError, match="extra_relu"):
+        ToyNet(2, extra_relu="after_addition")  # a plain net has no addition
     with pytest.raises(ValueError, match="high"):
         line_1d(10, low=1.0, high=0.0)
     with pytest.raises(ValueError, match="lag"):
