@@ -1,13 +1,10 @@
-"""tools/stress.py: the matrix covers what it says, and a changed strict cell is caught."""
-
-import sys
-from pathlib import Path
+"""tools/stress.py: the matrices cover what they say, a changed strict cell is caught, and the
+page reports the matrix and the seeds pass apart."""
 
 import nbformat
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tools"))
-import stress  # noqa: E402
+from tools import stress, stress_page
 
 
 def test_default_matrix_has_12_variants_crossing_seeds_isas_and_threads():
@@ -28,6 +25,17 @@ def test_quick_matrix_is_a_subset_with_both_thread_counts():
     assert {v.threads for v in quick} == {1, 2} and len({v.seed for v in quick}) == 3
     with pytest.raises(ValueError, match="matrix"):
         stress.matrix("huge")
+
+
+def test_seeds_matrix_runs_seeds_0_to_n_on_the_native_isa_with_two_threads():
+    seeds = stress.matrix("seeds", seeds=8)
+    assert [v.seed for v in seeds] == list(range(8))
+    assert {(v.isa, v.threads) for v in seeds} == {("native", 2)}
+    assert seeds[3].env() == {"RESNET_EDU_SEED": "3", "RESNET_EDU_THREADS": "2"}
+    assert len(stress.matrix("seeds", seeds=16)) == 16
+    for bad in (0, -1, True, 2.5):
+        with pytest.raises(ValueError, match="seeds"):
+            stress.matrix("seeds", seeds=bad)
 
 
 def _cell(source, text, tags=()):
@@ -75,6 +83,7 @@ def test_errors_are_reported_with_their_cell():
     assert diff["changed_cells"] == [1]
 
 
+@pytest.mark.slow  # a kernel in a subprocess
 def test_execute_runs_a_notebook_under_a_variant_and_collects_claims(tmp_path):
     nb = _nb(
         nbformat.v4.new_code_cell(
@@ -110,3 +119,48 @@ def test_fingerprint_follows_code_not_outputs_or_prose():
     b.cells[0].source = "# another title"
     c = _nb(_cell("print(2)", "1\n"))
     assert stress.fingerprint(a) == stress.fingerprint(b) != stress.fingerprint(c)
+
+
+def _results(variants, claims):
+    """A stress result for one chapter: every run made ``claims`` [(text, passed), ...]."""
+    runs = [
+        {
+            "variant": v.name,
+            "seconds": 10.0,
+            "changed_cells": [],
+            "errors": [],
+            "claims": [{"claim": t, "passed": ok, "measured": ""} for t, ok in claims],
+        }
+        for v in variants
+    ]
+    chapter = {"code": "x", "code_cells": 3, "excluded": [], "runs": runs}
+    machine = {
+        "cpu": "a CPU",
+        "cores": 2,
+        "capability": "AVX2",
+        "python": "3.11",
+        "torch": "2",
+        "torchvision": "0",
+    }
+    return {
+        "date": "2026-01-01",
+        "machine": machine,
+        "variants": [
+            {"name": v.name, "seed": v.seed, "isa": v.isa, "threads": v.threads} for v in variants
+        ],
+        "chapters": {"01_x.ipynb": chapter},
+    }
+
+
+def test_the_page_reports_the_seeds_pass_apart_from_the_matrix():
+    matrix = _results(stress.matrix("default"), [("a holds", True), ("b holds", True)])
+    seeds = _results(stress.matrix("seeds", 8), [("a holds", True), ("b holds", False)])
+    page = stress_page.render(matrix, seeds, {}, {})
+    assert page.startswith("(app-checked)=\n# ")
+    assert "nbval-ignore-output" in page and "ignore_reason" in page and "NBVAL_" not in page
+    assert "## The matrix" in page and "## More seeds" in page
+    assert "seeds 0 to 7 on the native instruction set with 2 threads" in page
+    assert "| a holds | ✓ 12/12 | ✓ 8/8 |" in page
+    assert "| b holds | ✓ 12/12 | ✗ 0/8 |" in page
+    without = stress_page.render(matrix, {}, {}, {})
+    assert "## More seeds" not in without and "| a holds | ✓ 12/12 | – |" in without

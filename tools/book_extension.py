@@ -1,4 +1,5 @@
-"""The book's local Sphinx extension (``_config.yml``: ``sphinx.local_extensions``).
+"""The book's local Sphinx extension (``_config.yml``: ``sphinx.local_extensions``, which puts
+the checkout on ``sys.path`` and loads this module as ``tools.book_extension``).
 
 1. **Colab buttons open the Colab twin.** sphinx-book-theme builds the launch button's address
    from the page's source, ``book/X.ipynb``, which is written in MyST and shows raw markup in
@@ -14,11 +15,10 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import colab  # noqa: E402  (tools/colab.py: where the twins' addresses are defined)
+from tools.colab import colab_url  # where the twins' addresses are defined
+from tools.common import COLAB
 
 
 def one_copy_of_inline_scripts(app, env) -> None:
@@ -37,14 +37,14 @@ def one_copy_of_inline_scripts(app, env) -> None:
 def colab_button_opens_twin(app, pagename, templatename, context, doctree) -> None:
     """``html-page-context``, after sphinx-book-theme's launch buttons (priority 501)."""
     stem = Path(pagename).name
-    if not (colab.COLAB / f"{stem}.ipynb").exists():
+    if not (COLAB / f"{stem}.ipynb").exists():
         return
     for group in context.get("header_buttons", []):
         if group.get("label") != "launch-buttons":
             continue
         for button in group.get("buttons", []):
             if button.get("text") == "Colab":
-                button["url"] = colab.colab_url(stem)
+                button["url"] = colab_url(stem)
                 button["tooltip"] = "Open the Colab edition of this chapter"
 
 

@@ -6,8 +6,8 @@ recipe (batch 32, lr 0.025 = the paper's 0.1 scaled to the batch, momentum 0.9, 
 1e-4, lr / 10 at 50 % and 75 % of training) for 30 epochs (1,350 steps), long enough for
 plain-56 to learn, and writes every history with the machine that produced it:
 
-    python tools/ch1_long_run.py                       # -> book/_data/ch1_long_run.json
-    python tools/ch1_long_run.py --epochs 12 --seeds 0 --out /tmp/run.json
+    python -m tools.ch1_long_run                       # -> book/_data/ch1_long_run.json
+    python -m tools.ch1_long_run --epochs 12 --seeds 0 --out /tmp/run.json
 
 One thread, so the run is one well-defined draw; ``tests/test_ch1_long_run.py`` replays its
 first steps and checks they match the committed history. The file is rewritten after every
@@ -24,15 +24,13 @@ from pathlib import Path
 
 import torch
 
+from resnet_edu.checkpoint import atomic_write_bytes
+from resnet_edu.cifar import CifarResNet
+from resnet_edu.data import digits
+from resnet_edu.experiments import model_name
+from resnet_edu.train import FitEvent, History, TrainConfig, fit
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-
-from resnet_edu.checkpoint import atomic_write_bytes  # noqa: E402
-from resnet_edu.cifar import CifarResNet  # noqa: E402
-from resnet_edu.data import digits  # noqa: E402
-from resnet_edu.experiments import model_name  # noqa: E402
-from resnet_edu.train import FitEvent, History, TrainConfig, fit  # noqa: E402
-
 OUT = ROOT / "book" / "_data" / "ch1_long_run.json"
 # plain nets first; ResNet-20, the cheapest control, last
 NAMES = ("plain20", "plain56", "resnet56", "resnet20")
@@ -78,7 +76,7 @@ def train(
 
 def machine() -> dict[str, str | int]:
     """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
-    from stress import machine as this_machine  # tools/stress.py: the one description
+    from tools.common import machine as this_machine  # the one description
 
     m = this_machine()
     return {

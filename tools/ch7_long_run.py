@@ -1,7 +1,7 @@
 """Chapter 7's longer run: the quick-mode experiment with four times the steps, committed.
 
-    python tools/ch7_long_run.py                 # writes book/_data/ch7_long_run.json (~15 min)
-    python tools/ch7_long_run.py --epochs 1 --out /tmp/x.json   # a smoke test
+    python -m tools.ch7_long_run                 # writes book/_data/ch7_long_run.json (~15 min)
+    python -m tools.ch7_long_run --epochs 1 --out /tmp/x.json   # a smoke test
 
 Quick mode trains every network for 180 steps, and under that short, equal budget the deep plain
 nets have barely started. Is that all there is to it? This script trains the same networks on
@@ -26,15 +26,12 @@ from pathlib import Path
 
 import torch
 
+from resnet_edu.checkpoint import atomic_write_bytes
+from resnet_edu.cifar import CifarResNet
+from resnet_edu.data import digits
+from resnet_edu.train import TrainConfig, fit
+
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:  # run as a script from a checkout
-    sys.path.insert(0, str(ROOT))
-
-from resnet_edu.checkpoint import atomic_write_bytes  # noqa: E402
-from resnet_edu.cifar import CifarResNet  # noqa: E402
-from resnet_edu.data import digits  # noqa: E402
-from resnet_edu.train import TrainConfig, fit  # noqa: E402
-
 OUT = ROOT / "book" / "_data" / "ch7_long_run.json"
 DEPTHS = (20, 32, 44, 56)
 PLAIN_SEEDS = (0, 1, 2)

@@ -1,10 +1,10 @@
 """Author tooling for the book's notebooks: the shared setup cell, and execution in place.
 
-    python tools/notebooks.py run book/03_residual_learning.ipynb   # execute, save outputs
-    python tools/notebooks.py run --all                              # every chapter
-    python tools/notebooks.py tidy                                   # setup cells, timestamps
-    python tools/notebooks.py setup-cell                             # print the setup cell
-    python tools/notebooks.py stress --all --jobs 2 --write-page     # the stress matrix
+    python -m tools.notebooks run book/02_residual_learning.ipynb   # execute, save outputs
+    python -m tools.notebooks run --all                             # every chapter
+    python -m tools.notebooks tidy                                  # setup cells, timestamps
+    python -m tools.notebooks setup-cell                            # print the setup cell
+    python -m tools.notebooks stress --all --jobs 2 --write-page    # the stress matrix
 
 Chapters are committed with outputs (the build does not execute them); CI re-executes them with
 nbval in strict mode, so run this after every change to a chapter.
@@ -13,20 +13,33 @@ nbval in strict mode, so run this after every change to a chapter.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import os
 import sys
-import tempfile
 import time
+from datetime import date
 from pathlib import Path
 
 import nbformat
-import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-BOOK = ROOT / "book"
+if __name__ == "__main__" and not __package__:  # pragma: no cover
+    # Run by its path (python tools/notebooks.py ...), as before tools/ was a package: run the
+    # package's module instead, from this checkout. Kept while authors change their commands.
+    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    _path = os.pathsep.join(p for p in (_root, os.environ.get("PYTHONPATH", "")) if p)
+    _argv = [sys.executable, "-m", "tools.notebooks", *sys.argv[1:]]
+    os.execve(sys.executable, _argv, {**os.environ, "PYTHONPATH": _path})
 
-#: Tag of the setup cell; it is removed from the HTML (``remove-cell``) but runs in Colab/CI.
-SETUP_TAGS = ["remove-cell"]
+from tools.common import (  # noqa: E402  (after the by-path shim above)
+    BOOK,
+    RECORDED,
+    chapters,
+    machine,
+    repo_branch,
+    repo_url,
+    write_json,
+    write_notebook,
+)
 
 SETUP_TEMPLATE = """\
 # Setup: install what is missing (e.g. in Colab) from the book's repository, at the branch this
@@ -53,22 +66,9 @@ torch.set_num_threads(int(os.environ.get("RESNET_EDU_THREADS", "2")))
 """
 
 
-def _repository() -> dict:
-    return yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]
-
-
-def repo_url() -> str:
-    """The repository URL, defined once in ``_config.yml`` (``repository.url``)."""
-    return _repository()["url"].rstrip("/")
-
-
-def repo_branch() -> str:
-    """The branch the book is published from (``repository.branch`` in ``_config.yml``)."""
-    return str(_repository().get("branch") or "main")
-
-
 def setup_source() -> str:
-    """The exact source of the setup cell every chapter starts with."""
+    """The exact source of the setup cell every chapter starts with (tagged ``remove-cell``:
+    hidden in the book, run in Colab and CI)."""
     return SETUP_TEMPLATE.format(url=repo_url(), branch=repo_branch()).rstrip("\n")
 
 
@@ -85,78 +85,7 @@ def refresh_setup_cells(paths: list[Path]) -> None:
             cell.source = setup_source()
             changed = True
         if changed:
-            write_atomic(nb, path)
-
-
-def chapters() -> list[Path]:
-    """Every notebook of the book, in file-name order."""
-    return sorted(BOOK.glob("*.ipynb"))
-
-
-def write_atomic(nb: nbformat.NotebookNode, path: Path) -> None:
-    """Write a notebook through a temp file and a rename: never a half-written chapter."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            nbformat.write(nb, f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def build(path: Path, cells: list[tuple]) -> nbformat.NotebookNode:
-    """Create (or overwrite) a chapter from ``cells`` and write it, without outputs.
-
-    ``cells`` is a list of ``("md", source)`` and ``("code", source[, tags or options])``, where
-    options is a dict ``{"tags": [...], "caption": str, "alt": str, "name": "fig-label"}`` for a
-    cell whose output is a figure (refer to it with ``{numref}`fig-label```); the shared setup
-    cell is inserted after the first (title) cell. Tags used in the book: ``remove-cell`` (hidden
-    assertions), ``hide-input`` (show the figure, fold the code), ``remove-input``.
-    Example::
-
-        build(BOOK / "03_residual_learning.ipynb", [
-            ("md", "# Residual learning\n..."),
-            ("code", "import resnet_edu"),
-            ("code", "assert 1 + 1 == 2", ["remove-cell"]),
-        ])
-    """
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {
-        "display_name": "Python 3",
-        "language": "python",
-        "name": "python3",
-    }
-    nb.metadata["language_info"] = {"name": "python"}
-    nb.metadata["colab"] = {"provenance": []}
-    setup = nbformat.v4.new_code_cell(setup_source(), metadata={"tags": list(SETUP_TAGS)})
-    for i, cell in enumerate(cells):
-        kind, source, *rest = cell
-        options = rest[0] if rest else []
-        if isinstance(options, dict):  # {"tags": [...], "caption": ..., "alt": ..., "name": ...}
-            tags = options.get("tags", [])
-        else:
-            tags, options = options, {}
-        if kind == "md":
-            new = nbformat.v4.new_markdown_cell(source.strip("\n"))
-        elif kind == "code":
-            new = nbformat.v4.new_code_cell(source.strip("\n"))
-        else:
-            raise ValueError(f"cell kind must be 'md' or 'code', got {kind!r}")
-        if tags:
-            new.metadata["tags"] = list(tags)
-        if "caption" in options:  # a numbered figure with a caption, alt text and a label
-            new.metadata["mystnb"] = {
-                "figure": {"caption": options["caption"], "name": options["name"]},
-                "image": {"alt": options["alt"]},
-            }
-        nb.cells.append(new)
-        if i == 0:
-            nb.cells.append(setup)
-    for i, cell in enumerate(nb.cells):  # stable ids keep diffs small
-        cell["id"] = f"{path.stem[:40]}-{i:03d}".replace("_", "-")
-    write_atomic(nb, path)
-    return nb
+            write_notebook(nb, path)
 
 
 def run(path: Path, timeout: int = 600) -> float:
@@ -173,7 +102,7 @@ def run(path: Path, timeout: int = 600) -> float:
     client.execute()
     seconds = time.perf_counter() - start
     strip_timestamps(nb)
-    write_atomic(nb, path)
+    write_notebook(nb, path)
     record(path, seconds)
     return seconds
 
@@ -181,11 +110,7 @@ def run(path: Path, timeout: int = 600) -> float:
 def record(path: Path, seconds: float) -> None:
     """Note in ``book/_data/recorded.json`` which machine and versions recorded ``path``'s
     outputs, and how long it ran: the "How this book is checked" page shows it."""
-    import fcntl
     import json
-    from datetime import date
-
-    from stress import RECORDED, machine
 
     RECORDED.parent.mkdir(exist_ok=True)
     with open(RECORDED.with_suffix(".lock"), "w") as lock:  # helpers record chapters in parallel
@@ -198,9 +123,7 @@ def record(path: Path, seconds: float) -> None:
             "seed": int(os.environ.get("RESNET_EDU_SEED", "0") or 0),
             **machine(),
         }
-        tmp = RECORDED.with_suffix(".tmp")
-        tmp.write_text(json.dumps(dict(sorted(data.items())), indent=1) + "\n")
-        os.replace(tmp, RECORDED)
+        write_json(RECORDED, dict(sorted(data.items())))
 
 
 def strip_timestamps(nb: nbformat.NotebookNode) -> bool:
@@ -217,10 +140,11 @@ def strip_timestamps(nb: nbformat.NotebookNode) -> bool:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["stress"]:  # its own options: tools/stress.py
-        import stress
+        from tools import stress
 
         return stress.main(argv[1:])
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.notebooks", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="command", required=True)
     p_run = sub.add_parser("run", help="execute notebooks in place and save their outputs")
     p_run.add_argument("paths", nargs="*", type=Path, help="notebooks to run")

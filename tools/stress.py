@@ -1,16 +1,24 @@
 """Re-execute chapters under variants that stand in for other readers' machines.
 
-    python tools/notebooks.py stress book/03_why_plain_nets_fail.ipynb     # the default matrix
-    python tools/notebooks.py stress --all --jobs 2 --write-page     # the book's stress page
-    python tools/notebooks.py stress --matrix quick book/07_*.ipynb  # 3 variants, while writing
+    python -m tools.stress book/03_why_plain_nets_fail.ipynb        # the default matrix
+    python -m tools.stress --all --jobs 2 --write-page              # the book's stress page
+    python -m tools.stress --matrix quick book/07_training.ipynb    # 3 variants, while writing
+    python -m tools.stress --matrix seeds --seeds 8 --jobs 2 --write-page book/0[123]_*.ipynb
 
-A committed chapter is one draw: one machine, one thread count, one seed. Each variant re-runs a
-chapter with another seed (``RESNET_EDU_SEED``), thread count (``RESNET_EDU_THREADS``) and
-instruction-set limit (``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``), in a fresh kernel, with
-claims checked but not raised (``RESNET_EDU_STRICT=0``), so every claim of the chapter is
-evaluated. For each chapter it reports which strictly compared cells changed output (what nbval
-would fail on), which cells raised, and how many variants each claim passed in.
-``--write-page`` turns the results into ``book/checked.md`` ("How this book is checked").
+(``python -m tools.notebooks stress ...`` is the same command.) A committed chapter is one draw:
+one machine, one thread count, one seed. Each variant re-runs a chapter with another seed
+(``RESNET_EDU_SEED``), thread count (``RESNET_EDU_THREADS``) and instruction-set limit
+(``ATEN_CPU_CAPABILITY``, ``ONEDNN_MAX_CPU_ISA``), in a fresh kernel, with claims checked but not
+raised (``RESNET_EDU_STRICT=0``), so every claim of the chapter is evaluated. For each chapter it
+reports which strictly compared cells changed output (what nbval would fail on), which cells
+raised, and how many variants each claim passed in.
+
+Matrices: ``default``, 4 seeds x 3 instruction sets, 1 or 2 threads (12 variants); ``quick``, 3
+of those; ``seeds``, seeds 0 to N-1 (``--seeds N``, default 8) on the native instruction set
+with 2 threads: a cheap pass that asks whether the claims hold for more draws than the matrix
+has. ``--write-page`` keeps the default matrix in ``book/_data/stress.json`` and the seeds pass
+in ``book/_data/stress_seeds.json``, and writes ``book/checked.md`` from both
+(``tools/stress_page.py``).
 """
 
 from __future__ import annotations
@@ -20,7 +28,6 @@ import configparser
 import hashlib
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -33,13 +40,17 @@ from pathlib import Path
 
 import nbformat
 
-ROOT = Path(__file__).resolve().parent.parent
-BOOK = ROOT / "book"
-DATA = BOOK / "_data"
-RESULTS = DATA / "stress.json"
-RECORDED = DATA / "recorded.json"
-COLAB_CHECK = DATA / "colab_check.json"
-PAGE = BOOK / "checked.md"
+from tools.common import (
+    BOOK,
+    CHECKED_PAGE,
+    DATA,
+    ROOT,
+    STRESS,
+    STRESS_SEEDS,
+    chapters,
+    machine,
+    write_json,
+)
 
 #: Instruction-set limits: what PyTorch's own kernels (ATen) and oneDNN's may use.
 ISAS = {
@@ -48,6 +59,7 @@ ISAS = {
     "avx2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2"},
     "avx512": {"ATEN_CPU_CAPABILITY": "avx512"},
 }
+MATRICES = ("default", "quick", "seeds")
 #: nbval does not compare these output keys (images without nbdime, and bookkeeping).
 SKIP_KEYS = {"metadata", "traceback", "image/png", "image/jpeg", "execution_count"}
 
@@ -72,9 +84,10 @@ class Variant:
         }
 
 
-def matrix(name: str) -> list[Variant]:
+def matrix(name: str, seeds: int = 8) -> list[Variant]:
     """``default``: 4 seeds × 3 instruction sets (12 variants), threads 1 and 2 alternating so
-    that every seed and every instruction set meets both; ``quick``: 3 of them."""
+    that every seed and every instruction set meets both; ``quick``: 3 of them; ``seeds``: seeds
+    0 to ``seeds`` - 1, native instruction set, 2 threads."""
     isas = ["default", "avx2", "avx512"]
     full = [
         Variant(seed, isa, 1 if (seed + i) % 2 == 0 else 2)
@@ -85,7 +98,11 @@ def matrix(name: str) -> list[Variant]:
         return full
     if name == "quick":
         return [full[4], full[8], full[9]]  # seed1-avx2-t1, seed2-avx512-t1, seed3-default-t2
-    raise ValueError(f"matrix must be 'default' or 'quick', got {name!r}")
+    if name == "seeds":
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ValueError(f"seeds must be a whole number >= 1, got {seeds!r}")
+        return [Variant(seed, "native", 2) for seed in range(seeds)]
+    raise ValueError(f"matrix must be one of {', '.join(MATRICES)}; got {name!r}")
 
 
 # --- comparing outputs the way nbval does -------------------------------------------------------
@@ -158,7 +175,8 @@ def execute(path: Path, variant: Variant, timeout: int = 900) -> dict:
         env.pop("CI", None)
         start = time.perf_counter()
         proc = subprocess.run(
-            [sys.executable, __file__, "_execute", str(path), str(out), str(timeout)],
+            [sys.executable, "-m", "tools.stress", "_execute", str(path), str(out), str(timeout)],
+            cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
@@ -266,29 +284,6 @@ def _run_line(path: Path, run: dict) -> str:
     )
 
 
-def machine() -> dict:
-    """What this machine is, for the page: CPU, cores, and the library versions."""
-    import torch
-    import torchvision
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "capability": torch.backends.cpu.get_cpu_capability(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "torchvision": torchvision.__version__,
-    }
-
-
 def summary(results: dict) -> tuple[int, int]:
     """(problems, claims checked): a problem is a changed strict cell, an error or a ✗."""
     problems = checked = 0
@@ -305,43 +300,43 @@ def summary(results: dict) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="notebooks.py stress", description=__doc__.split("\n\n")[1]
+        prog="python -m tools.stress", description=__doc__.split("\n\n")[1]
     )
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks to stress")
     parser.add_argument("--all", action="store_true", help="every chapter")
-    parser.add_argument("--matrix", default="default", choices=["default", "quick"])
+    parser.add_argument("--matrix", default="default", choices=MATRICES)
+    parser.add_argument("--seeds", type=int, default=8, help="--matrix seeds: seeds 0..N-1 (8)")
     parser.add_argument("--jobs", type=int, default=1, help="variants run at once (default 1)")
-    parser.add_argument("--write-page", action="store_true", help=f"write {PAGE.relative_to(ROOT)}")
+    page = CHECKED_PAGE.relative_to(ROOT)
+    parser.add_argument("--write-page", action="store_true", help=f"write {page}")
     args = parser.parse_args(argv)
-    from notebooks import chapters  # tools/ is on sys.path when run as a script
-
     paths = chapters() if args.all else args.paths
     if not paths:
         parser.error("give notebook paths or --all")
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    if args.write_page and args.matrix == "quick":
+        parser.error("--write-page records the default matrix or the seeds pass, not quick")
     for path in paths:
         if not path.is_file():
             parser.error(f"no such notebook: {path}")
-    results = stress([p.resolve() for p in paths], matrix(args.matrix), jobs=args.jobs)
+    try:
+        variants = matrix(args.matrix, args.seeds)
+    except ValueError as exc:
+        parser.error(f"--seeds: {exc}")
+    results = stress([p.resolve() for p in paths], variants, jobs=args.jobs)
     problems, checked = summary(results)
     print(f"{problems} problems; {checked} claim checks over {len(results['variants'])} variants")
     if args.write_page:
-        from stress_page import write_page
+        from tools.stress_page import write_page
 
+        store = STRESS_SEEDS if args.matrix == "seeds" else STRESS
         DATA.mkdir(exist_ok=True)
-        old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        results = merge(old, results)
-        _write_json(RESULTS, results)
-        write_page(results)
-        print(f"wrote {RESULTS.relative_to(ROOT)} and {PAGE.relative_to(ROOT)}")
+        old = json.loads(store.read_text()) if store.exists() else {}
+        write_json(store, merge(old, results))
+        write_page()
+        print(f"wrote {store.relative_to(ROOT)} and {page}")
     return 1 if problems else 0
-
-
-def _write_json(path: Path, data: dict) -> None:
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(data, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
 
 
 if __name__ == "__main__":
