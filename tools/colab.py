@@ -1,58 +1,95 @@
 """The Colab edition: every chapter as a notebook in plain Markdown, generated from ``book/``.
 
-    python tools/colab.py build      # (re)write colab/*.ipynb from book/*.ipynb
-    python tools/colab.py check      # exit 1 if colab/ differs from what `build` would write
-    python tools/colab.py standin --python _build/colab-venv/bin/python   # the Colab stand-in
+    python -m tools.colab build      # (re)write colab/*.ipynb from book/*.ipynb
+    python -m tools.colab check      # exit 1 if colab/ differs from what `build` would write
+    python -m tools.colab standin --python _build/colab-venv/bin/python   # the Colab stand-in
 
-The chapters are written in MyST for Jupyter Book; Colab renders plain Markdown only, so it would
-show every role and directive as raw text. ``build`` rewrites each chapter into ``colab/`` (the
-"Colab twin"), keeping every code cell, in the same order, with the same source:
+The chapters are written in MyST for Jupyter Book; Colab renders plain Markdown only. ``build``
+parses each chapter's Markdown as the book does (markdown-it-py with the MyST plugins of
+mdit-py-plugins) and rewrites, into ``colab/``, only what Colab cannot show; every other
+character stays as written. Every code cell is kept, in the same order, with the same source.
 
 - ``{cite}`` becomes "(He et al., 2016)", with the works cited listed at the end;
-- ``{doc}`` becomes a link to the other chapter's Colab twin (or to the published page);
-- ``{numref}``, ``{ref}`` and ``{eq}`` become text ("Figure 2", a heading, "(3)");
-- admonitions become quoted blocks with a bold title, dropdowns (solutions) ``<details>``;
-- a figure's caption (cell metadata) becomes a Markdown cell under the figure;
-- cells hidden in the book become collapsed Colab form cells (``# @title ...`` first line and
-  ``cellView: form``); the setup cell stays the first code cell.
+- ``{numref}`Chapter %s <ch-x>``` becomes "Chapter 3", linking that chapter's Colab twin (the
+  number from ``_toc.yml``; appendices by letter); ``{numref}`fig-x``` "Figure 3.2", numbered per
+  chapter as Sphinx numbers it; ``{ref}`` the given text or the heading, linked when it is on
+  another page; ``{doc}`` the page's title, linked; ``{eq}`` "(3.1)"; ``{term}`` a link to the
+  glossary's entry on the published site (plain text while the book has no glossary);
+- admonitions and margin notes become quoted blocks; dropdowns (solutions) become ``<details>``,
+  after the quote; a figure's caption (cell metadata) becomes a Markdown cell under the figure;
+  targets ``(label)=`` and comments ``% ...`` go;
+- code cells the book hides become collapsed Colab form cells (a first line ``# @title ...`` and
+  ``cellView: form``): the setup cell, a section's claims cell (``hide-cell``, ``with
+  claims():``: "Check this section's claims", whose output is one summary line with the claims
+  folded), a figure drawn by folded code ("Draw Figure 3.2"), other hidden code ("Supporting
+  code").
 
-The twins are committed without outputs (the published book shows the recorded run; Colab is
-where readers run it themselves). ``standin`` runs every twin top to bottom in a Python given with
-``--python`` (a fresh venv with torch but without resnet_edu or torchinfo: ``make colab-check``),
-as Colab would, and records the result in ``book/_data/colab_check.json``.
+Two cell tags mark text that differs between the editions (Markdown cells only):
+
+- ``colab-only``: the cell is in the Colab edition only. It also carries ``remove-cell``, which
+  takes it out of the book; this tool drops both tags from the twin.
+- ``book-only``: the cell is in the book only; the Colab edition leaves it out.
+
+Pages that are not notebooks (the glossary, the notation, the references, "How this book is
+checked") have no twin; links to them go to the published site. The twins are committed
+without outputs. ``standin`` runs every twin top to bottom in a Python given with ``--python``
+(a fresh venv with torch but without resnet_edu or torchinfo: ``make colab-check``), as Colab
+would, and records the result in ``book/_data/colab_check.json``.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
-import json
+import functools
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+import unicodedata
 from pathlib import Path
 from urllib.parse import urlparse
 
 import nbformat
-import yaml
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from mdit_py_plugins.amsmath import amsmath_plugin
+from mdit_py_plugins.colon_fence import colon_fence_plugin
+from mdit_py_plugins.deflist import deflist_plugin
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.myst_blocks import myst_block_plugin
+from mdit_py_plugins.myst_role import myst_role_plugin
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from notebooks import chapters, repo_branch, repo_url, setup_source  # noqa: E402
+from tools.common import (
+    BOOK,
+    COLAB,
+    COLAB_CHECK,
+    ROOT,
+    Page,
+    chapters,
+    config,
+    reading_order,
+    repo_branch,
+    repo_url,
+    write_json,
+    write_text,
+)
+from tools.notebooks import setup_source
 
-ROOT = Path(__file__).resolve().parent.parent
-BOOK = ROOT / "book"
-COLAB = ROOT / "colab"
 BIB = ROOT / "references.bib"
-RESULT = BOOK / "_data" / "colab_check.json"
+GLOSSARY = BOOK / "glossary.md"
 
 #: What the title line of a collapsed cell says, by what the cell does.
 TITLE_SETUP = "Setup: install resnet_edu and torchinfo if they are missing"
-TITLE_CHECK = "Check the chapter's claims (hidden in the book)"
-TITLE_HIDDEN = "Code hidden in the book"
-TITLE_FIGURE = "Draw {figure} (code folded in the book)"
+TITLE_CLAIMS = "Check this section's claims"
+TITLE_FIGURE = "Draw {figure}"
+TITLE_HIDDEN = "Supporting code"
+#: Tags of code cells the book hides or folds; they become titled form cells in Colab.
+FOLDED = {"remove-cell", "hide-cell", "hide-input", "remove-input"}
+EDITION_TAGS = {"colab-only", "book-only"}
 
 #: Admonition kinds of MyST/Sphinx and the bold title each gets when it has no argument.
 ADMONITIONS = {
@@ -66,20 +103,14 @@ ADMONITIONS = {
     "danger": "Danger",
     "error": "Error",
     "seealso": "See also",
+    "admonition": "Note",
+    "sidebar": "",
+    "margin": "",
 }
 
-FENCE = re.compile(r"^(?P<indent>\s*)(?P<fence>`{3,}|~{3,}|:{3,})(?P<info>.*)$")
-ROLE = re.compile(r"\{(?P<role>[a-zA-Z][\w:\-]*)\}`(?P<content>[^`]*)`")
-TARGET = re.compile(r"^\s*\((?P<label>[\w\-:.]+)\)=\s*$")
-AMS_ENV = re.compile(
-    r"^\s*\\begin\{(?P<name>(?:equation|align|alignat|gather|multline|flalign|eqnarray)\*?)\}"
-)
+DIRECTIVE = re.compile(r"^\{(?P<name>[\w\-:]+)\}\s*(?P<arg>.*)$")
 OPTION = re.compile(r"^:(?P<key>[\w\-]+):\s*(?P<value>.*)$")
-LABELLED_MATH = re.compile(r"^(?P<before>.*)\$\$\s*\((?P<label>[\w\-:.]+)\)\s*$")
 EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
-LOCAL_LINK = re.compile(
-    r"(?<=\]\()(?P<path>(?!https?:|mailto:|#)[^)\s#]+)(?P<anchor>#[^)\s]*)?(?=\))"
-)
 
 #: Patterns that only MyST understands; none may survive in a Colab twin (tests/test_colab.py).
 MYST_LEFTOVERS = {
@@ -89,6 +120,7 @@ MYST_LEFTOVERS = {
     "directive option": re.compile(r"^\s*>?\s*:(class|name|label|alt|width|open|align):", re.M),
     "labelled maths": re.compile(r"\$\$\s*\([\w\-:.]+\)"),
     "substitution": re.compile(r"\{\{[^}]*\}\}"),
+    "footnote": re.compile(r"\[\^[^\]\s]+\]"),
 }
 
 
@@ -114,8 +146,7 @@ def site_url() -> str:
 def colab_url(stem: str) -> str:
     """The address that opens the Colab twin of ``book/<stem>.ipynb`` in Colab."""
     org, repo = _github()
-    config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    base = config.get("launch_buttons", {}).get("colab_url", "https://colab.research.google.com")
+    base = config().get("launch_buttons", {}).get("colab_url", "https://colab.research.google.com")
     return f"{base.rstrip('/')}/github/{org}/{repo}/blob/{repo_branch()}/colab/{stem}.ipynb"
 
 
@@ -127,6 +158,14 @@ def raw_url(path: str) -> str:
 
 def page_url(stem: str, anchor: str = "") -> str:
     return f"{site_url()}book/{stem}.html{anchor}"
+
+
+def term_anchor(term: str) -> str:
+    """The anchor Sphinx gives a glossary term: ``term-`` and the term as an identifier
+    (``sphinx.util.nodes._make_id``: ASCII, case kept, runs of other characters become ``-``)."""
+    text = unicodedata.normalize("NFKD", f"term-{term}").encode("ascii", "ignore").decode()
+    text = re.sub(r"[^a-zA-Z0-9._]+", "-", " ".join(text.split()))
+    return re.sub(r"^[-0-9._]+|-+$", "", text)
 
 
 # --------------------------------------------------------------------------- bibliography
@@ -200,66 +239,165 @@ class Bibliography:
         return line
 
 
+# --------------------------------------------------------------------------- the parser
+
+
+@functools.cache
+def myst() -> MarkdownIt:
+    """A Markdown parser that reads the chapters as the book's MyST does (the extensions of
+    ``_config.yml``), and records where each role, link and image starts and ends in its
+    paragraph (``token.meta["span"]``), so that the converter rewrites those and nothing else."""
+    md = (
+        MarkdownIt("commonmark")
+        .enable("table")
+        .use(myst_block_plugin)
+        .use(myst_role_plugin)
+        .use(dollarmath_plugin, allow_labels=True, allow_space=True, allow_digits=True)
+        .use(colon_fence_plugin)
+        .use(amsmath_plugin)
+        .use(deflist_plugin)
+    )
+    ruler = md.inline.ruler
+    rules = dict(zip(ruler.get_active_rules(), ruler.getRules(""), strict=True))
+    for name in ("myst_role", "link", "image"):
+        md.inline.ruler.at(name, _spanned(rules[name]))
+    return md
+
+
+_SPANNED = {"myst_role", "link_open", "image"}
+FENCES = {"fence", "colon_fence"}  # ``` and ~~~, and ::: (colon_fence): both open directives
+
+
+def _spanned(rule):
+    def spanned(state, silent: bool) -> bool:
+        start, count = state.pos, len(state.tokens)
+        if not rule(state, silent):
+            return False
+        first = next((t for t in state.tokens[count:] if t.type in _SPANNED), None)
+        if first is not None and not silent:
+            first.meta["span"] = (start, state.pos)
+        return True
+
+    return spanned
+
+
+def _end(token: Token) -> int:
+    """The line after a block token (amsmath's map ends on its last line, not after it)."""
+    return token.map[1] + 1 if token.type == "amsmath" else token.map[1]
+
+
 # --------------------------------------------------------------------------- the book's labels
 
 
-def _title(path: Path) -> str:
+class Book:
+    """What cross-references need, numbered as Sphinx numbers them: pages' titles and numbers,
+    labels, figures and equations (per chapter, "3.2"; one shared count on unnumbered pages),
+    and the glossary's terms."""
+
+    def __init__(self, pages: list[Page] | None = None):
+        if pages is None:  # the table of contents, then any chapter not (yet) in it
+            pages = reading_order()
+            listed = {p.path for p in pages}
+            pages += [Page(p, "") for p in chapters() if p not in listed]
+        self.numbers = {p.stem: p.number for p in pages}
+        self.titles: dict[str, str] = {}
+        self.labels: dict[str, tuple[str, str, int]] = {}  # label -> (page, heading, level)
+        self.figures: dict[str, tuple[str, str]] = {}  # label -> (page, "3.2")
+        self.equations: dict[str, tuple[str, str]] = {}
+        counts: dict[tuple[str, str], int] = {}
+        for page in pages:
+            key = page.number if page.number.isdigit() else ""
+            for kind, label, text, level in _page_items(page.path):
+                if kind == "target":
+                    self.labels[label] = (page.stem, text, level)
+                elif kind == "title":
+                    self.titles.setdefault(page.stem, text)
+                else:
+                    counts[kind, key] = counts.get((kind, key), 0) + 1
+                    number = f"{key}.{counts[kind, key]}" if key else str(counts[kind, key])
+                    things = self.figures if kind == "figure" else self.equations
+                    things[label] = (page.stem, number)
+        self.terms = _glossary_terms()
+        numfig = config().get("sphinx", {}).get("config", {}).get("numfig_format", {})
+        self.figure_format = numfig.get("figure", "Fig. %s")
+
+
+def _page_items(path: Path):
+    """A page's labelled things in document order: ``(kind, label, text, level)`` for
+    ``target`` (a label and the heading under it), ``title``, ``figure`` and ``equation``."""
     if path.suffix == ".ipynb":
         nb = nbformat.read(path, as_version=4)
-        text = next(c.source for c in nb.cells if c.cell_type == "markdown")
+        cells = [(c.cell_type, c.source, _figure(c) if _image(c) else {}) for c in nb.cells]
     else:
-        text = path.read_text(encoding="utf-8")
-    match = re.search(r"^#\s+(.+)$", text, re.M)
-    if not match:
-        raise ValueError(f"{path.name}: no '# title' heading")
-    return match.group(1).strip()
+        cells = [("markdown", path.read_text(encoding="utf-8"), {})]
+    for kind, source, figure in cells:
+        if kind == "code" and figure.get("name") and figure.get("caption"):
+            yield "figure", figure["name"], "", 0  # numbered: labelled, captioned and drawn
+        if kind == "markdown":
+            yield from _markdown_items(myst().parse(source))
 
 
-class Book:
-    """What cross-references need: chapter titles, figure numbers, heading and equation labels."""
-
-    def __init__(self, paths: list[Path]):
-        self.titles = {p.stem: _title(p) for p in sorted(BOOK.glob("*.md"))}
-        self.figures: dict[str, tuple[str, int]] = {}  # label -> (chapter, number in chapter)
-        self.targets: dict[str, tuple[str, str]] = {}  # label -> (chapter, heading text)
-        self.equations: dict[str, tuple[str, int]] = {}
-        self.first_figure: dict[str, int] = {}  # chapter -> number of its first figure
-        figure = 0  # Jupyter Book numbers figures through the whole book, in TOC order
-        for path in _toc_order(paths):
-            nb = nbformat.read(path, as_version=4)
-            self.titles[path.stem] = _title(path)
-            self.first_figure[path.stem] = figure + 1
-            equation = 0
-            for cell in nb.cells:
-                if cell.cell_type == "code":
-                    name = _figure(cell).get("name")
-                    if _figure(cell):
-                        figure += 1
-                        if name:
-                            self.figures[name] = (path.stem, figure)
-                    continue
-                if cell.cell_type != "markdown":
-                    continue
-                lines = cell.source.splitlines()
-                for i, line in enumerate(lines):
-                    if m := TARGET.match(line):
-                        heading = next((x for x in lines[i + 1 :] if x.strip()), "")
-                        self.targets[m["label"]] = (path.stem, heading.lstrip("#").strip())
-                    if m := LABELLED_MATH.match(line):
-                        equation += 1
-                        self.equations[m["label"]] = (path.stem, equation)
+def _markdown_items(tokens: list[Token]):
+    targets: list[str] = []
+    for i, token in enumerate(tokens):
+        if token.type == "myst_target":
+            targets.append(token.content)
+            continue
+        if token.type == "heading_open":
+            text, level = tokens[i + 1].content, int(token.tag[1])
+            if level == 1:
+                yield "title", "", text, 1
+            yield from (("target", label, text, level) for label in targets)
+        else:  # a label above something other than a heading: {ref} must give the text
+            yield from (("target", label, "", 0) for label in targets)
+        targets = []
+        if token.type == "math_block_label":
+            yield "equation", token.info, "", 0
+        elif token.type in FENCES and (m := DIRECTIVE.match(token.info.strip())):
+            options, body = _options(token.content.splitlines())
+            if m["name"] == "figure" and options.get("name") and "".join(body).strip():
+                yield "figure", options["name"], "", 0
+            elif m["name"] not in ("code-block", "code", "sourcecode", "math"):
+                yield from _markdown_items(myst().parse("\n".join(body)))
+    yield from (("target", label, "", 0) for label in targets)
 
 
-def _toc_order(paths: list[Path]) -> list[Path]:
-    """``paths`` in the order of ``_toc.yml`` (the order the book numbers figures in)."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]] + [c["file"] for part in toc.get("parts", []) for c in part["chapters"]]
-    rank = {Path(f).name: i for i, f in enumerate(files)}
-    return sorted(paths, key=lambda p: (rank.get(p.stem, len(rank)), p.name))
+def _glossary_terms() -> dict[str, str]:
+    """The glossary's terms by their lower-case spelling (Sphinx matches terms so)."""
+    if not GLOSSARY.exists():
+        return {}
+    terms = {}
+    for token in myst().parse(GLOSSARY.read_text(encoding="utf-8")):
+        if token.type in FENCES and token.info.strip().startswith("{glossary}"):
+            _, body = _options(token.content.splitlines())
+            for line in body:
+                if line.strip() and not line[0].isspace():
+                    terms[line.strip().lower()] = line.strip()
+    return terms
+
+
+def _image(cell) -> bool:
+    """Whether a code cell's output is an image (myst-nb makes a figure only then)."""
+    return any(k.startswith("image/") for o in cell.get("outputs", []) for k in o.get("data", {}))
 
 
 def _figure(cell) -> dict:
     return cell.metadata.get("mystnb", {}).get("figure", {}) if cell.cell_type == "code" else {}
+
+
+def _options(body: list[str]) -> tuple[dict[str, str], list[str]]:
+    """A directive's options (``:key: value`` lines, or a ``---`` YAML block) and its body."""
+    options: dict[str, str] = {}
+    if body and body[0].strip() == "---" and "---" in (x.strip() for x in body[1:]):
+        import yaml
+
+        end = next(i for i in range(1, len(body)) if body[i].strip() == "---")
+        found = yaml.safe_load("\n".join(body[1:end])) or {}
+        return {str(k): str(v) for k, v in found.items()}, body[end + 1 :]
+    while body and (m := OPTION.match(body[0])):
+        options[m["key"]] = m["value"].strip()
+        body = body[1:]
+    return options, body
 
 
 # --------------------------------------------------------------------------- Markdown
@@ -273,188 +411,211 @@ class Converter:
         self.cited: list[str] = []
         self.problems: list[str] = []  # MyST that the book itself renders wrongly
 
-    # ---- inline
-    def inline(self, text: str) -> str:
-        text = ROLE.sub(self._role, text)
-        text = LOCAL_LINK.sub(self._link, text)
-        return text
+    def markdown(self, source: str) -> str:
+        return "\n".join(self.lines(source)).strip("\n")
 
-    def _role(self, match: re.Match) -> str:
-        role, content = match["role"], match["content"]
-        explicit = EXPLICIT.match(content)
-        text, target = (explicit["text"], explicit["target"]) if explicit else (None, content)
-        if role in ("cite", "cite:p", "cite:ps", "cite:t", "cite:ts"):
-            keys = [k.strip() for k in content.split(",") if k.strip()]
-            for key in keys:
-                self.bib.year(key)  # raises for an unknown key
-                if key not in self.cited:
-                    self.cited.append(key)
-            if role.startswith("cite:t"):
-                return "; ".join(f"{self.bib.authors(k)} ({self.bib.year(k)})" for k in keys)
-            return "(" + "; ".join(f"{self.bib.authors(k)}, {self.bib.year(k)}" for k in keys) + ")"
-        if role == "doc":
-            stem = (
-                Path(target).with_suffix("").name if target.endswith((".ipynb", ".md")) else target
-            )
-            stem = stem.removeprefix("./").split("/")[-1]
-            if stem not in self.book.titles:
-                raise ValueError(
-                    f"{self.stem}: {{doc}} target {target!r} is not a page of the book"
-                )
-            return f"[{text or self.book.titles[stem]}]({self._page(stem)})"
-        if role in ("numref", "ref"):
-            if target in self.book.figures:
-                chapter, number = self.book.figures[target]
-                words = f"Figure {number}"
-                if text:
-                    words = text.replace("%s", str(number)).replace("{number}", str(number))
-                if chapter != self.stem:
-                    words += f" of [{self.book.titles[chapter]}]({self._page(chapter)})"
-                return words
-            if target in self.book.targets:
-                chapter, heading = self.book.targets[target]
-                words = text or heading
-                return words if chapter == self.stem else f"[{words}]({self._page(chapter)})"
-            raise ValueError(f"{self.stem}: {{{role}}} target {target!r} not found")
-        if role == "eq":
-            if target not in self.book.equations:
-                raise ValueError(f"{self.stem}: {{eq}} target {target!r} not found")
-            return f"({self.book.equations[target][1]})"
-        if role == "math":
-            return f"${content}$"
-        raise ValueError(f"{self.stem}: MyST role {{{role}}} has no Colab rendering; add one")
-
-    def _page(self, stem: str) -> str:
-        """A link to another page: its Colab twin for a notebook, else the published page."""
-        return colab_url(stem) if (BOOK / f"{stem}.ipynb").exists() else page_url(stem)
-
-    def _link(self, match: re.Match) -> str:
-        path, anchor = match["path"], match["anchor"] or ""
-        p = Path(path)
-        if p.suffix in (".ipynb", ".md") and (BOOK / p.name).exists():
-            return self._page(p.stem) if not anchor else page_url(p.stem, anchor)
-        return raw_url(f"book/{path}") + anchor  # an image or file of the book, as committed
+    def lines(self, source: str) -> list[str]:
+        """``source``'s lines with each MyST construct rewritten and every other one kept."""
+        lines = source.splitlines()
+        blocks = []
+        for token in myst().parse(source):
+            if token.type == "inline" and token.map:
+                self._inline(token, lines)
+            elif token.map and (new := self._block(token, lines[token.map[0]])) is not None:
+                blocks.append((token.map[0], _end(token), new))
+        for start, end, new in sorted(blocks, reverse=True):
+            lines[start:end] = new
+        return lines
 
     # ---- blocks
-    def block(self, lines: list[str]) -> list[str]:
-        out: list[str] = []
-        i = 0
-        in_maths = False  # inside a $$ ... $$ block
-        while i < len(lines):
-            line = lines[i]
-            fence = FENCE.match(line)
-            if fence:
-                end = _closing(lines, i, fence["fence"])
-                info = fence["info"].strip()
-                body = [x[len(fence["indent"]) :] for x in lines[i + 1 : end]]
-                directive = re.match(r"^\{(?P<name>[\w\-:]+)\}\s*(?P<arg>.*)$", info)
-                if directive:
-                    self._check_nesting(fence["fence"], line, body)
-                    out += self.directive(directive["name"], directive["arg"].strip(), body)
-                else:  # an ordinary code block: verbatim
-                    out += lines[i : end + 1] + ([] if end < len(lines) else [fence["fence"]])
-                i = end + 1
-                continue
-            if TARGET.match(line):
-                i += 1
-                continue
-            if line.count("$$") % 2:
-                in_maths = not in_maths
-            env = AMS_ENV.match(line)
-            if env and not in_maths:  # amsmath: a bare environment; Colab wants it in $$
-                end = next(
-                    (j for j in range(i, len(lines)) if f"\\end{{{env['name']}}}" in lines[j]),
-                    len(lines) - 1,
-                )
-                out += ["$$", *lines[i : end + 1], "$$"]
-                i = end + 1
-                continue
-            if m := LABELLED_MATH.match(line):
-                number = self.book.equations[m["label"]][1]
-                line = f"{m['before']}\\tag{{{number}}} $$"
-            out.append(self.inline(line))
-            i += 1
-        return out
+    def _block(self, token: Token, opening: str) -> list[str] | None:
+        """What replaces a block token's lines, or None to keep them."""
+        if token.type in ("myst_target", "myst_line_comment", "myst_block_break"):
+            return []
+        if token.type == "amsmath":  # a bare environment: Colab wants it in $$
+            return ["$$", *token.content.splitlines(), "$$"]
+        if token.type == "math_block_label":
+            number = self._number(self.book.equations, token.info, "eq")
+            return [f"$${token.content}\\tag{{{number}}} $$"]
+        if token.type in FENCES and (m := DIRECTIVE.match(token.info.strip())):
+            self._check_nesting(token, opening)
+            new = self.directive(m["name"], m["arg"].strip(), token.content.splitlines())
+            head = opening[: opening.index(token.markup)]  # a list item's or a quote's
+            rest = re.sub(r"[^>]", " ", head)
+            return [((head if i == 0 else rest) + x).rstrip() for i, x in enumerate(new)]
+        return None
 
-    def _check_nesting(self, fence: str, opening: str, body: list[str]) -> None:
+    def _check_nesting(self, token: Token, opening: str) -> None:
         """A directive opened with ``` that contains a ```python block is closed by that block's
         closing fence (CommonMark), in the book as here: the rest shows as raw markup."""
-        inner = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*\S")
-        if any(inner.match(x) for x in body):
+        inner = re.compile(rf"^\s*{re.escape(token.markup[0])}{{{len(token.markup)},}}\s*\S")
+        if any(inner.match(x) for x in token.content.splitlines()):
             self.problems.append(
                 f"{self.stem}: {opening.strip()!r} contains a code fence as long as its own, "
                 f"which closes it early (the book shows raw markup there too); open it with "
-                f"{fence[0] * (len(fence) + 1)} instead"
+                f"{token.markup[0] * (len(token.markup) + 1)} instead"
             )
 
     def directive(self, name: str, arg: str, body: list[str]) -> list[str]:
-        options: dict[str, str] = {}
-        while body and (m := OPTION.match(body[0])):
-            options[m["key"]] = m["value"].strip()
-            body = body[1:]
-        if name == "admonition" or name in ADMONITIONS:
-            title = self.inline(arg) if arg else ADMONITIONS.get(name, "Note")
-            return self._admonition(title, body)
+        options, body = _options(body)
+        if name in ADMONITIONS:
+            return self._admonition(self._inline_text(arg) or ADMONITIONS[name], body)
         if name == "dropdown":
-            summary = re.sub(r"[*_`]", "", self.inline(arg or "Details"))
+            summary = re.sub(r"[*_`]", "", self._inline_text(arg or "Details"))
             opening = "<details open>" if "open" in options else "<details>"
-            return [
-                opening,
-                f"<summary>{summary}</summary>",
-                "",
-                *self.block(body),
-                "",
-                "</details>",
-            ]
-        if name in ("math",):
+            text = self.lines("\n".join(body))
+            return [opening, f"<summary>{summary}</summary>", "", *text, "", "</details>"]
+        if name == "math":
             return ["$$", *body, "$$"]
         if name in ("code-block", "code", "sourcecode"):
             return [f"```{arg}", *body, "```"]
         if name == "figure":
-            alt = options.get("alt", "")
-            caption = " ".join(self.block(body)).strip()
+            caption = " ".join(self.lines("\n".join(body))).strip()
             src = arg if arg.startswith(("http://", "https://")) else raw_url(f"book/{arg}")
-            return [f"![{alt}]({src})", "", f"*{caption}*"]
+            return [f"![{options.get('alt', '')}]({src})", "", f"*{caption}*"]
         if name == "epigraph":
-            return _quote(self.block(body))
+            return _quote(self.lines("\n".join(body)))
         raise ValueError(f"{self.stem}: MyST directive {{{name}}} has no Colab rendering; add one")
 
     def _admonition(self, title: str, body: list[str]) -> list[str]:
         """A quoted block with a bold title; a dropdown inside (a solution) follows the quote,
         folded, so that it renders whether or not Colab allows HTML inside a quote."""
-        quoted: list[str] = []
-        after: list[str] = []
-        i = 0
-        while i < len(body):
-            fence = FENCE.match(body[i])
-            if fence and re.match(r"^\{dropdown\}", fence["info"].strip()):
-                end = _closing(body, i, fence["fence"])
-                after += ["", *self.block(body[i : end + 1])]
-                i = end + 1
-                continue
-            if fence:  # keep any other fenced block whole
-                end = _closing(body, i, fence["fence"])
-                quoted += self.block(body[i : end + 1])
-                i = end + 1
-                continue
-            quoted += self.block([body[i]])
-            i += 1
+        after, kept = [], list(body)
+        for token in myst().parse("\n".join(body)):
+            if token.level == 0 and token.type in FENCES and token.info.startswith("{dropdown}"):
+                start, end = token.map
+                after += ["", *self.lines("\n".join(body[start:end]))]
+                kept[start:end] = [None] * (end - start)
+        quoted = self.lines("\n".join(x for x in kept if x is not None))
         while quoted and not quoted[-1].strip():
             quoted.pop()
-        return [*_quote([f"**{title}**", "", *quoted]), *after]
+        head = [f"**{title}**", ""] if title else []
+        return [*_quote([*head, *quoted]), *after]
 
-    def markdown(self, source: str) -> str:
-        return "\n".join(self.block(source.splitlines())).strip("\n")
+    # ---- inline
+    def _inline_text(self, text: str) -> str:
+        return self.markdown(text) if text else ""
 
+    def _inline(self, token: Token, lines: list[str]) -> None:
+        """Rewrite the roles and local links of one paragraph (heading, table cell) in place."""
+        src, edits = token.content, []
+        for child in token.children or []:
+            if "span" not in child.meta:
+                continue
+            start, end = child.meta["span"]
+            if child.type == "myst_role":  # the same number of lines: the paragraph stays put
+                new = self._role(child.meta["name"], child.content)
+                edits.append((start, end, new + "\n" * src.count("\n", start, end)))
+            else:
+                edits += self._destination(src, start, end)
+        if not edits:
+            return
+        new = src
+        for start, end, text in sorted(edits, reverse=True):
+            new = new[:start] + text + new[end:]
+        row = token.map[0]
+        for before, after in zip(src.split("\n"), new.split("\n"), strict=True):
+            while row < len(lines) and before not in lines[row]:
+                row += 1
+            if row == len(lines):
+                raise ValueError(f"{self.stem}: cannot place {before!r} back in its paragraph")
+            at = lines[row].rfind(before)
+            lines[row] = lines[row][:at] + after + lines[row][at + len(before) :]
+            row += 1
 
-def _closing(lines: list[str], start: int, fence: str) -> int:
-    """Index of the line closing the fence opened at ``start`` (same character, at least as
-    long, nothing else on the line); nested fences are shorter or of another character."""
-    pattern = re.compile(rf"^\s*{re.escape(fence[0])}{{{len(fence)},}}\s*$")
-    for j in range(start + 1, len(lines)):
-        if pattern.match(lines[j]):
-            return j
-    return len(lines)  # unclosed: runs to the end of its container, as in CommonMark/MyST
+    def _destination(self, src: str, start: int, end: int) -> list[tuple[int, int, str]]:
+        """A link's or image's address, if it is a file of the book: where it lives online."""
+        text = src[start:end]
+        at = text.rfind("](")
+        m = re.match(r"\s*<?([^\s<>()]+)", text[at + 2 :]) if at >= 0 else None
+        if m is None or re.match(r"[a-zA-Z][\w+.-]*:|#", m[1]):
+            return []  # a reference link, an absolute address or an anchor: as written
+        path, _, anchor = m[1].partition("#")
+        anchor = f"#{anchor}" if anchor else ""
+        p = Path(path)
+        if p.suffix in (".ipynb", ".md") and (BOOK / p.name).exists():
+            new = self._page(p.stem) if not anchor else page_url(p.stem, anchor)
+        else:
+            new = raw_url(f"book/{path}") + anchor  # an image or file of the book, as committed
+        begin = start + at + 2 + m.start(1)
+        return [(begin, begin + len(m[1]), new)]
+
+    # ---- roles
+    def _role(self, role: str, content: str) -> str:
+        explicit = EXPLICIT.match(content)
+        text, target = (explicit["text"], explicit["target"]) if explicit else ("", content)
+        if role in ("cite", "cite:p", "cite:ps", "cite:t", "cite:ts"):
+            return self._cite(role, content)
+        if role == "numref":
+            return self._numref(text, target)
+        if role == "ref":
+            if target not in self.book.labels:
+                raise ValueError(f"{self.stem}: {{ref}} target {target!r} not found")
+            page, heading, _ = self.book.labels[target]
+            words = text or self._inline_text(heading)
+            if not words:
+                raise ValueError(f"{self.stem}: {{ref}}`{target}` needs a text: no heading")
+            return self._link(words, page)
+        if role == "doc":
+            return self._doc(text, target)
+        if role == "term":
+            return self._term(text or target, target)
+        if role == "eq":
+            return f"({self._number(self.book.equations, target, 'eq')})"
+        if role == "math":
+            return f"${content}$"
+        raise ValueError(f"{self.stem}: MyST role {{{role}}} has no Colab rendering; add one")
+
+    def _cite(self, role: str, content: str) -> str:
+        keys = [k.strip() for k in content.split(",") if k.strip()]
+        for key in keys:
+            self.bib.year(key)  # raises for an unknown key
+            if key not in self.cited:
+                self.cited.append(key)
+        if role.startswith("cite:t"):
+            return "; ".join(f"{self.bib.authors(k)} ({self.bib.year(k)})" for k in keys)
+        return "(" + "; ".join(f"{self.bib.authors(k)}, {self.bib.year(k)}" for k in keys) + ")"
+
+    def _numref(self, text: str, target: str) -> str:
+        """ "Figure 3.2" for a figure, "Chapter 3" (as the text says) for a page's title label."""
+        if target in self.book.figures:
+            page, number = self.book.figures[target]
+            words = text or self.book.figure_format
+        elif target in self.book.labels and self.book.labels[target][2] == 1:
+            page = self.book.labels[target][0]
+            number = self.book.numbers.get(page, "")
+            words = text or "Section %s"
+            if not number:
+                raise ValueError(f"{self.stem}: {{numref}} {target!r}: that page has no number")
+        else:
+            raise ValueError(f"{self.stem}: {{numref}} target {target!r} is not a figure or a page")
+        return self._link(words.replace("%s", number).replace("{number}", number), page)
+
+    def _doc(self, text: str, target: str) -> str:
+        stem = Path(target).stem if target.endswith((".ipynb", ".md")) else Path(target).name
+        if stem not in self.book.titles:
+            raise ValueError(f"{self.stem}: {{doc}} target {target!r} is not a page of the book")
+        return f"[{text or self.book.titles[stem]}]({self._page(stem)})"
+
+    def _term(self, words: str, term: str) -> str:
+        if not GLOSSARY.exists():
+            return words
+        if term.lower() not in self.book.terms:
+            raise ValueError(f"{self.stem}: {{term}} {term!r} is not in {GLOSSARY.name}")
+        anchor = term_anchor(self.book.terms[term.lower()])
+        return f"[{words}]({page_url('glossary', f'#{anchor}')})"
+
+    def _number(self, things: dict[str, tuple[str, str]], label: str, role: str) -> str:
+        if label not in things:
+            raise ValueError(f"{self.stem}: {{{role}}} target {label!r} not found")
+        return things[label][1]
+
+    def _link(self, words: str, page: str) -> str:
+        return words if page == self.stem else f"[{words}]({self._page(page)})"
+
+    def _page(self, stem: str) -> str:
+        """A link to another page: its Colab twin for a notebook, else the published page."""
+        return colab_url(stem) if (BOOK / f"{stem}.ipynb").exists() else page_url(stem)
 
 
 def _quote(lines: list[str]) -> list[str]:
@@ -464,18 +625,17 @@ def _quote(lines: list[str]) -> list[str]:
 # --------------------------------------------------------------------------- notebooks
 
 
-def _code_title(cell, index: int, figure_number: int | None) -> str | None:
+def _code_title(cell, setup: bool, number: str) -> str | None:
     """The title of the collapsed form cell a code cell becomes, or None to keep it open."""
     tags = set(cell.metadata.get("tags", []))
-    if index == 0:
+    if setup:
         return TITLE_SETUP
-    if "remove-cell" in tags:
-        if re.search(r"\bclaim\(|\bassert\b", cell.source):
-            return TITLE_CHECK
-        return TITLE_HIDDEN
+    if tags & {"remove-cell", "hide-cell"}:
+        return TITLE_CLAIMS if re.search(r"\bclaims?\(|\bassert\b", cell.source) else TITLE_HIDDEN
     if tags & {"hide-input", "remove-input"}:
-        figure = f"Figure {figure_number}" if figure_number else "the figure"
-        return TITLE_FIGURE.format(figure=figure)
+        if not _figure(cell):
+            return TITLE_HIDDEN
+        return TITLE_FIGURE.format(figure=f"Figure {number}" if number else "the figure")
     return None
 
 
@@ -485,61 +645,67 @@ def twin_code(source: str) -> str:
     return "\n".join(lines[1:]) if lines and lines[0].startswith("# @title ") else source
 
 
+def _markdown_cells(cell, convert: Converter, cid: str) -> list:
+    tags = set(cell.metadata.get("tags", []))
+    if "colab-only" in tags and "remove-cell" not in tags:
+        raise ValueError(f"{convert.stem}: a colab-only cell needs remove-cell too (cell {cid})")
+    if "book-only" in tags or ("remove-cell" in tags and "colab-only" not in tags):
+        return []
+    return [nbformat.v4.new_markdown_cell(convert.markdown(cell.source), id=cid)]
+
+
+def _code_cells(cell, convert: Converter, cid: str, setup: bool) -> list:
+    tags = set(cell.metadata.get("tags", []))
+    if tags & EDITION_TAGS:
+        raise ValueError(f"{convert.stem}: {sorted(tags & EDITION_TAGS)} on a code cell ({cid})")
+    figure = _figure(cell)
+    number = convert.book.figures.get(figure.get("name"), ("", ""))[1] if figure else ""
+    title = _code_title(cell, setup, number)
+    source = f"# @title {title}\n{cell.source}" if title else cell.source
+    metadata = {"cellView": "form"} if title else {}
+    cells = [nbformat.v4.new_code_cell(source, metadata=metadata, id=cid)]
+    if figure.get("caption"):
+        label = f"**{convert.book.figure_format.replace('%s', number)}.** " if number else ""
+        text = label + convert.markdown(figure["caption"])
+        cells.append(nbformat.v4.new_markdown_cell(text, id=f"{cid}-caption"))
+    return cells
+
+
 def colab_notebook(
     path: Path, book: Book, bib: Bibliography, problems: list[str] | None = None
 ) -> nbformat.NotebookNode:
     """The Colab twin of the chapter at ``path``; MyST the book itself renders wrongly is
     appended to ``problems`` (the twin reproduces what the book shows)."""
     nb = nbformat.read(path, as_version=4)
-    convert = Converter(path.stem, book, bib)
     code = [c for c in nb.cells if c.cell_type == "code"]
     if not code or code[0].source != setup_source():
         raise ValueError(f"{path.name}: the first code cell is not the shared setup cell")
+    convert = Converter(path.stem, book, bib)
     out = nbformat.v4.new_notebook()
     out.metadata = {
         "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
         "language_info": {"name": "python"},
         "colab": {"provenance": [], "toc_visible": True},
     }
-    title = _title(path)
-    index, figure = 0, book.first_figure[path.stem] - 1
     for n, cell in enumerate(nb.cells):
         cid = cell.get("id") or f"{path.stem}-{n:03d}".replace("_", "-")
         if cell.cell_type == "markdown":
-            if "remove-cell" in cell.metadata.get("tags", []):
-                continue
-            out.cells.append(nbformat.v4.new_markdown_cell(convert.markdown(cell.source), id=cid))
+            out.cells += _markdown_cells(cell, convert, cid)
             if n == 0:
-                out.cells.append(
-                    nbformat.v4.new_markdown_cell(_banner(path.stem, title), id=f"{cid}-colab")
-                )
-            continue
-        if cell.cell_type != "code":
-            continue
-        caption = _figure(cell).get("caption")
-        if _figure(cell):
-            figure += 1
-        name = _code_title(cell, index, figure if _figure(cell) else None)
-        source = f"# @title {name}\n{cell.source}" if name else cell.source
-        metadata = {"cellView": "form"} if name else {}
-        out.cells.append(nbformat.v4.new_code_cell(source, metadata=metadata, id=cid))
-        if caption:
-            text = convert.markdown(caption)
-            out.cells.append(
-                nbformat.v4.new_markdown_cell(f"**Figure {figure}.** {text}", id=f"{cid}-caption")
-            )
-        index += 1
+                banner = _banner(path.stem, book)
+                out.cells.append(nbformat.v4.new_markdown_cell(banner, id=f"{cid}-colab"))
+        elif cell.cell_type == "code":
+            out.cells += _code_cells(cell, convert, cid, setup=cell is code[0])
     if problems is not None:
         problems += convert.problems
     if convert.cited:
         refs = "\n".join(f"- {bib.reference(k)}" for k in sorted(convert.cited, key=_sort_key(bib)))
-        out.cells.append(
-            nbformat.v4.new_markdown_cell(
-                f"## Works cited\n\n{refs}\n\nEvery work the book cites: "
-                f"[References]({page_url('references')}).",
-                id=f"{path.stem[:40]}-works-cited".replace("_", "-"),
-            )
+        text = (
+            f"## Works cited\n\n{refs}\n\n"
+            f"Every work the book cites: [References]({page_url('references')})."
         )
+        cid = f"{path.stem[:40]}-works-cited".replace("_", "-")
+        out.cells.append(nbformat.v4.new_markdown_cell(text, id=cid))
     return out
 
 
@@ -547,21 +713,22 @@ def _sort_key(bib: Bibliography):
     return lambda key: (bib.authors(key).lower(), bib.year(key))
 
 
-def _banner(stem: str, title: str) -> str:
+def _banner(stem: str, book: Book) -> str:
+    number = book.numbers.get(stem, "")
+    where = f"Chapter {number} of" if number.isdigit() else "part of"
+    where = f"Appendix {number} of" if number.isalpha() else where
     return (
-        f"> **Colab edition** of [{title}]({page_url(stem)}), a chapter of the book "
-        f"[*ResNet, built and measured*]({site_url()}). Run it top to bottom (*Runtime → Run "
-        "all*); the first cell installs the book's library. Cells that show only a title are "
-        "folded code — hidden in the book — that checks the chapter's claims or draws a "
-        "figure: double-click one to read it. This notebook is generated from "
-        f"`book/{stem}.ipynb` by `tools/colab.py`; the book shows the recorded run's outputs."
+        f"> **Colab edition** of [{book.titles[stem]}]({page_url(stem)}), {where} the book "
+        f"[*{config()['title']}*]({site_url()}). Run it top to bottom (*Runtime → Run all*). "
+        "The first cell installs the book's library. A cell that shows only a title is folded "
+        "code: double-click it to read the code."
     )
 
 
 def edition(paths: list[Path] | None = None, problems: list[str] | None = None) -> dict[Path, str]:
     """Every Colab twin, as the text ``build`` writes, keyed by its path under ``colab/``."""
     paths = paths or chapters()
-    book, bib = Book(chapters()), Bibliography()
+    book, bib = Book(), Bibliography()
     return {
         COLAB / p.name: nbformat.writes(colab_notebook(p, book, bib, problems)) + "\n"
         for p in paths
@@ -575,43 +742,32 @@ def problems() -> list[str]:
     return found
 
 
-def build() -> list[Path]:
-    """Write the Colab edition; remove twins whose chapter is gone. Returns the changed files."""
-    COLAB.mkdir(exist_ok=True)
-    wanted = edition()
+def build(out: Path = COLAB) -> list[Path]:
+    """Write the Colab edition into ``out``; remove twins whose chapter is gone. Returns the
+    changed files."""
+    out.mkdir(parents=True, exist_ok=True)
+    wanted = {out / p.name: text for p, text in edition().items()}
     changed = []
     for path, text in wanted.items():
         if not path.exists() or path.read_text(encoding="utf-8") != text:
-            _write_text(path, text)
+            write_text(path, text)
             changed.append(path)
-    for stale in set(COLAB.glob("*.ipynb")) - set(wanted):
-        stale.unlink()
-        changed.append(stale)
+    for gone in set(out.glob("*.ipynb")) - set(wanted):
+        gone.unlink()
+        changed.append(gone)
     return changed
 
 
 def stale() -> list[str]:
     """Twins that ``build`` would change: missing, different, or without a chapter."""
     wanted = edition()
-    problems = [
+    found = [
         str(p.relative_to(ROOT))
         for p, text in wanted.items()
         if not p.exists() or p.read_text(encoding="utf-8") != text
     ]
-    problems += [str(p.relative_to(ROOT)) for p in set(COLAB.glob("*.ipynb")) - set(wanted)]
-    return sorted(problems)
-
-
-def _write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    found += [str(p.relative_to(ROOT)) for p in set(COLAB.glob("*.ipynb")) - set(wanted)]
+    return sorted(found)
 
 
 # --------------------------------------------------------------------------- the stand-in
@@ -655,16 +811,9 @@ _VERSIONS = (
 def _run_bounded(args: list[str], cwd: str, env: dict, limit: int) -> tuple[int | None, str]:
     """Run ``args``; after ``limit`` seconds stop it and its kernel (a process group).
     Returns (exit status or None when stopped, stderr)."""
-    import signal
-
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         proc = subprocess.Popen(
-            args,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
+            args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True
         )
         try:
             code: int | None = proc.wait(timeout=limit)
@@ -676,24 +825,11 @@ def _run_bounded(args: list[str], cwd: str, env: dict, limit: int) -> tuple[int 
         return code, err.read()
 
 
-def standin(
-    python: Path, paths: list[Path], out: Path, timeout: int, notebook_timeout: int = 900
-) -> list[dict]:
-    """Run each twin top to bottom with ``python`` as Colab would, and record the results.
-
-    Before each notebook, resnet_edu and torchinfo are uninstalled from that environment, so
-    each chapter's setup cell installs them itself (from ``RESNET_EDU_SOURCE``, this checkout).
-    The kernel runs in an empty temporary directory (as Colab's ``/content``), not strictly
-    (a false claim prints a ``✗`` line, as for a reader): such lines are counted.
-    """
-    python = Path(os.path.abspath(python))  # not resolve(): a venv's python is a symlink
-    if not python.exists():
-        raise ValueError(f"--python: {python} does not exist (make colab-check creates it)")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("CI", "RESNET_EDU_STRICT", "PYTHONPATH", "VIRTUAL_ENV", "RESNET_EDU_SEED")
-    }
+def _standin_env() -> dict[str, str]:
+    """The environment of the stand-in's kernels: not strict, nothing of this checkout on the
+    path, and a ``sitecustomize`` that serves the repository's files from the checkout."""
+    drop = ("CI", "RESNET_EDU_STRICT", "PYTHONPATH", "VIRTUAL_ENV", "RESNET_EDU_SEED")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
     hooks = Path(tempfile.mkdtemp(prefix="colab-standin-hooks-"))
     (hooks / "sitecustomize.py").write_text(_REPO_FILES, encoding="utf-8")
     env.update(
@@ -705,23 +841,22 @@ def standin(
         OMP_WAIT_POLICY="PASSIVE",
         MPLBACKEND="module://matplotlib_inline.backend_inline",
     )
+    return env
+
+
+def _git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def _standin_record(python: Path) -> dict:
+    """What the record says about the run before any notebook ran."""
     versions = subprocess.run(
         [str(python), "-c", _VERSIONS], capture_output=True, text=True, check=True
     ).stdout.split()
-    executed = ROOT / "_build" / "colab-standin"
-    executed.mkdir(parents=True, exist_ok=True)
-    commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--", "book", "resnet_edu", "colab"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-    if dirty:
+    commit = _git("rev-parse", "--short", "HEAD")
+    if _git("status", "--porcelain", "--", "book", "resnet_edu", "colab"):
         commit += " + uncommitted changes"
-    record = {
+    return {
         "what": "Every Colab notebook run top to bottom, as Colab would, in a fresh venv "
         "without resnet_edu or torchinfo (make colab-check): not strict (a false claim prints "
         "a ✗ line, counted here), the kernel in an empty directory; pip installs from this "
@@ -735,109 +870,137 @@ def standin(
         "cpu_count": os.cpu_count(),
         "results": [],
     }
-    results = record["results"]
+
+
+def failed_claims(nb: nbformat.NotebookNode) -> int:
+    """The claims that did not hold in an executed notebook: its ``✗`` lines, printed alone or
+    gathered under a ``with claims():`` summary (there, each claim is indented)."""
+    count = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            text = output.get("text", "") or output.get("data", {}).get("text/plain", "")
+            for line in str(text).splitlines():
+                gathered = line.startswith("  ✗ ")
+                alone = line.startswith("✗ ") and not re.match(r"✗ \d+ of \d+ claims hold", line)
+                count += gathered or alone
+    return count
+
+
+def _error_line(returncode: int | None, stderr: str, limit: int) -> str | None:
+    """One line that says why a notebook stopped, or None when it ran to the end."""
+    if returncode is None:
+        return f"stopped after {limit} s (the whole notebook's time limit)"
+    if returncode == 0:
+        return None
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", stderr)  # the traceback's colours
+    lines = [x.strip() for x in plain.strip().splitlines() if x.strip()]
+    errors = [x for x in lines if re.match(r"^\w*(Error|Exception)", x)]
+    error = (errors or lines or [f"exit status {returncode}"])[-1][:300]
+    if re.search(r"URLError|Name or service not known|getaddrinfo", error):
+        error += (
+            " (the notebook reaches the network, e.g. for a committed file of the repository; "
+            "Colab has the network, this stand-in has not)"
+        )
+    return error
+
+
+def _standin_one(python: Path, path: Path, env: dict, timeouts: tuple[int, int]) -> dict:
+    """Run one twin as Colab would, after uninstalling resnet_edu and torchinfo, so that its
+    setup cell installs them; the executed copy goes to ``_build/colab-standin/``."""
+    cell_timeout, notebook_timeout = timeouts
+    uninstall = [str(python), "-m", "pip", "uninstall", "-q", "-y", "resnet_edu", "torchinfo"]
+    subprocess.run(uninstall, capture_output=True, env=env)
+    executed = ROOT / "_build" / "colab-standin" / path.name
+    executed.parent.mkdir(parents=True, exist_ok=True)
+    executed.unlink(missing_ok=True)
+    with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
+        args = [str(python), "-c", _RUNNER, str(path), str(executed), str(cell_timeout), content]
+        start = time.perf_counter()
+        returncode, stderr = _run_bounded(args, content, env, notebook_timeout)
+        seconds = time.perf_counter() - start
+    error = _error_line(returncode, stderr, notebook_timeout)
+    failed = failed_claims(nbformat.read(executed, as_version=4)) if executed.exists() else 0
+    return {
+        "notebook": str(path.relative_to(ROOT)),
+        "passed": error is None and failed == 0,
+        "seconds": round(seconds, 1),
+        "failed_claims": failed,
+        "error": error,
+    }
+
+
+def standin(
+    python: Path, paths: list[Path], out: Path, timeout: int, notebook_timeout: int = 900
+) -> list[dict]:
+    """Run each twin top to bottom with ``python`` as Colab would, and record the results.
+
+    Each chapter's setup cell installs resnet_edu and torchinfo itself (from
+    ``RESNET_EDU_SOURCE``, this checkout). The kernel runs in an empty temporary directory (as
+    Colab's ``/content``), not strictly (a false claim prints a ``✗`` line, as for a reader):
+    such lines are counted. The record is rewritten after each notebook.
+    """
+    python = Path(os.path.abspath(python))  # not resolve(): a venv's python is a symlink
+    if not python.exists():
+        raise ValueError(f"--python: {python} does not exist (make colab-check creates it)")
+    env, record = _standin_env(), _standin_record(python)
     out.parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        subprocess.run(
-            [str(python), "-m", "pip", "uninstall", "-q", "-y", "resnet_edu", "torchinfo"],
-            capture_output=True,
-            env=env,
-        )
-        (executed / path.name).unlink(missing_ok=True)
-        with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
-            args = [str(python), "-c", _RUNNER, str(path), str(executed / path.name)]
-            start = time.perf_counter()
-            returncode, stderr = _run_bounded(
-                [*args, str(timeout), content], content, env, notebook_timeout
-            )
-            seconds = time.perf_counter() - start
-        error = None
-        if returncode is None:
-            error = f"stopped after {notebook_timeout} s (the whole notebook's time limit)"
-        elif returncode != 0:
-            plain = re.sub(r"\x1b\[[0-9;]*m", "", stderr)  # the traceback's colours
-            lines = [x for x in plain.strip().splitlines() if x.strip()]
-            error = next(
-                (
-                    x.strip()
-                    for x in reversed(lines)
-                    if re.match(r"^\w*(Error|Exception)", x.strip())
-                ),
-                lines[-1].strip() if lines else f"exit status {returncode}",
-            )[:300]
-        failed_claims = 0
-        if (executed / path.name).exists():
-            done = nbformat.read(executed / path.name, as_version=4)
-            for cell in done.cells:
-                for output in cell.get("outputs", []):
-                    text = output.get("text", "") or output.get("data", {}).get("text/plain", "")
-                    failed_claims += sum(1 for x in str(text).splitlines() if x.startswith("✗"))
-        if error and re.search(r"URLError|Name or service not known|getaddrinfo", error):
-            error += (
-                " (the notebook reaches the network, e.g. for a committed file of the "
-                "repository; Colab has the network, this stand-in has not)"
-            )
-        result = {
-            "notebook": str(path.relative_to(ROOT)),
-            "passed": returncode == 0 and failed_claims == 0,
-            "seconds": round(seconds, 1),
-            "failed_claims": failed_claims,
-            "error": error,
-        }
-        results.append(result)
-        _write_text(out, json.dumps(record, indent=2, ensure_ascii=False) + "\n")  # as it goes
-        status = "pass" if result["passed"] else "FAIL"
+        result = _standin_one(python, path, env, (timeout, notebook_timeout))
+        record["results"].append(result)
+        write_json(out, record)
         print(
-            f"{status} {result['notebook']}: {seconds:.0f} s"
-            + (f" — {error}" if error else "")
-            + (f" — {failed_claims} claim(s) ✗" if failed_claims else ""),
+            f"{'pass' if result['passed'] else 'FAIL'} {result['notebook']}: "
+            f"{result['seconds']:.0f} s"
+            + (f" — {result['error']}" if result["error"] else "")
+            + (f" — {result['failed_claims']} claim(s) ✗" if result["failed_claims"] else ""),
             flush=True,
         )
-    return results
+    return record["results"]
 
 
 # --------------------------------------------------------------------------- CLI
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.colab", description=__doc__)
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("build", help="write colab/*.ipynb from the chapters")
+    p_build = sub.add_parser("build", help="write colab/*.ipynb from the chapters")
+    p_build.add_argument("--out", type=Path, default=COLAB, help="folder (default colab/)")
     sub.add_parser("check", help="fail if colab/ is not up to date with the chapters")
     p_run = sub.add_parser("standin", help="run every Colab twin in a Colab-like venv")
     p_run.add_argument("--python", type=Path, required=True, help="the venv's python")
     p_run.add_argument(
-        "--out", type=Path, default=RESULT, help=f"default {RESULT.relative_to(ROOT)}"
+        "--out", type=Path, default=COLAB_CHECK, help=f"default {COLAB_CHECK.relative_to(ROOT)}"
     )
     p_run.add_argument("--timeout", type=int, default=600, help="seconds per cell (600)")
-    p_run.add_argument(
-        "--notebook-timeout", type=int, default=900, help="seconds per notebook (900)"
-    )
+    p_run.add_argument("--notebook-timeout", type=int, default=900, help="seconds per notebook")
     p_run.add_argument("paths", nargs="*", type=Path, help="twins to run (default: all)")
     args = parser.parse_args(argv)
     try:
-        if args.command == "build":
-            for path in build():
-                print(f"wrote {path.relative_to(ROOT)}")
-            for problem in problems():
-                print(f"warning: {problem}", file=sys.stderr)
-            return 0
-        if args.command == "check":
-            outdated = stale()
-            for p in outdated:
-                print(f"out of date: {p}")
-            if outdated:
-                print("error: the Colab edition is out of date; run python tools/colab.py build")
-                return 1
-            return 0
-        paths = [p.resolve() for p in args.paths] or sorted(COLAB.glob("*.ipynb"))
-        results = standin(
-            args.python, paths, args.out.resolve(), args.timeout, args.notebook_timeout
-        )
-        return 0 if all(r["passed"] for r in results) else 1
+        return _command(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+
+
+def _command(args) -> int:
+    if args.command == "build":
+        for path in build(args.out.resolve()):
+            print(f"wrote {path}")
+        for problem in problems():
+            print(f"warning: {problem}", file=sys.stderr)
+        return 0
+    if args.command == "check":
+        outdated = stale()
+        for p in outdated:
+            print(f"out of date: {p}")
+        if outdated:
+            print("error: the Colab edition is out of date; run python -m tools.colab build")
+        return 1 if outdated else 0
+    paths = [p.resolve() for p in args.paths] or sorted(COLAB.glob("*.ipynb"))
+    results = standin(args.python, paths, args.out.resolve(), args.timeout, args.notebook_timeout)
+    return 0 if all(r["passed"] for r in results) else 1
 
 
 if __name__ == "__main__":
