@@ -9,27 +9,29 @@ Examples::
     torchrun --nproc_per_node=2 -m resnet_edu.train --model resnet20 --data digits --out runs/ddp
 
 The recipe's flags are generated from :class:`resnet_edu.train.TrainConfig`: one flag per
-field, its default the field's, its help the comment beside the field, and its checks
-``TrainConfig``'s own. So the paper's recipe is written down once.
+field, its type the field's annotation, its default the field's, its help the field's
+``metadata["help"]``, and its checks ``TrainConfig``'s own. So the paper's recipe is written
+down once.
 
 Writes into ``--out``: ``checkpoint.pt`` (resumable), ``history.json`` (all of
 :class:`resnet_edu.train.History`), ``history.csv`` (one row per epoch) and ``args.json`` (the
 flags of the run that made the checkpoint; a resume that is refused leaves it alone). Errors
-are one ``error: ...`` line on stderr and exit status 2.
+are one ``error: ...`` line on stderr and exit status 2; warnings (e.g. a run resumed with
+other machine settings) one ``warning: ...`` line.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import re
 import sys
+import warnings
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin, get_type_hints
 
 import torch
 
@@ -47,33 +49,30 @@ MODELS = tuple(
         key=lambda n: (n.startswith("plain"), int(re.sub(r"\D", "", n))),
     )
 )
-#: Python types of TrainConfig's annotations (strings, under ``from __future__ import
-#: annotations``), as argparse converters.
-_CONVERTERS = {"int": int, "float": float, "str": str, "int | None": int, "float | None": float}
 _RUNNING = TrainConfig.MACHINE_FIELDS + TrainConfig.PRESENTATION_FIELDS
 
 
-def _field_comments() -> dict[str, str]:
-    """``{field: the comment after it}`` from TrainConfig's source: the fields' documentation."""
-    pattern = re.compile(r"\s+(\w+): [^=]+ = .+?  # (.+)")
-    lines = inspect.getsource(TrainConfig).splitlines()
-    return {m[1]: m[2] for m in map(pattern.fullmatch, lines) if m}
+def _config_flag(hint: Any) -> dict[str, Any]:
+    """``add_argument``'s keywords for a TrainConfig field annotated ``hint``."""
+    if hint is bool:
+        return {"action": argparse.BooleanOptionalAction}
+    if get_origin(hint) is tuple:  # tuple[float, ...]
+        return {"type": get_args(hint)[0], "nargs": "*"}
+    types = [t for t in get_args(hint) if t is not type(None)] or [hint]  # X | None -> X
+    return {"type": types[0]}
 
 
-def _add_config_flags(recipe: argparse._ArgumentGroup, running: argparse._ArgumentGroup) -> None:
-    comments = _field_comments()
+def _add_config_flags(recipe, running) -> None:
+    """One flag per TrainConfig field, in the argument group ``recipe`` or ``running``."""
+    hints = get_type_hints(TrainConfig)
     for f in fields(TrainConfig):
         group = running if f.name in _RUNNING else recipe
-        flag = "--" + f.name.replace("_", "-")
-        help_text = comments[f.name].replace("%", "%%")
-        if f.type == "bool":
-            group.add_argument(
-                flag, action=argparse.BooleanOptionalAction, default=f.default, help=help_text
-            )
-        elif f.type == "tuple[float, ...]":
-            group.add_argument(flag, type=float, nargs="*", default=f.default, help=help_text)
-        else:
-            group.add_argument(flag, type=_CONVERTERS[f.type], default=f.default, help=help_text)
+        group.add_argument(
+            "--" + f.name.replace("_", "-"),
+            default=f.default,
+            help=f.metadata["help"].replace("%", "%%"),
+            **_config_flag(hints[f.name]),
+        )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _add_data_flags(g: argparse._ArgumentGroup) -> None:
+def _add_data_flags(g) -> None:
+    """The flags that choose the model and the data, in the argument group ``g``."""
     g.add_argument(
         "--model",
         required=True,
@@ -260,11 +260,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args = build_parser().parse_args(argv)
     try:
-        return _train(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line
+            return _train(args)
     except (CheckpointError, ValueError, TypeError, OSError, RuntimeError, MemoryError) as error:
         message = " ".join(str(error).split()) or type(error).__name__
         print(f"error: {message}", file=sys.stderr)
         return 2
+
+
+def _one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one ``warning: ...`` line on stderr (no source line, no file name)."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr)
 
 
 if __name__ == "__main__":

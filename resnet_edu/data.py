@@ -1,4 +1,4 @@
-"""Data for the experiments: offline digits, CIFAR-10, a synthetic stand-in (chapters 1, 2, 4, 7-9).
+"""Data for the experiments: offline digits, CIFAR-10, a synthetic stand-in (chapters 1, 3, 7-9).
 
 Three sources, one shape. Each builder returns a :class:`Loaders` whose ``train`` and ``test``
 are ordinary ``torch.utils.data.DataLoader`` objects, plus what a notebook needs to build a model
@@ -36,13 +36,12 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ._checks import check_int, check_positive_number
+from ._checks import check_bool, check_int, check_positive_number
 from .checkpoint import atomic_write_bytes
 
 __all__ = [
     "CIFAR10_CLASSES",
     "DatasetUnavailableError",
-    "EpochSampler",
     "ImageTensors",
     "Loaders",
     "cifar10",
@@ -73,11 +72,6 @@ class DatasetUnavailableError(RuntimeError):
 MAX_DIGITS_SIZE = 128
 
 
-def _check_bool(name: str, value: object) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
 def _check_args(
     *, positive: dict[str, object], non_negative: dict[str, object], flags: dict[str, object]
 ) -> None:
@@ -87,7 +81,7 @@ def _check_args(
     for name, value in non_negative.items():
         check_int(name, value, minimum=0)
     for name, value in flags.items():
-        _check_bool(name, value)
+        check_bool(name, value)
 
 
 def _check_split(name: str, held_out: int, total: int, classes: int) -> None:
@@ -112,7 +106,6 @@ class Loaders:
         in_channels: image channels (the ``in_channels`` of the model).
         image_size: height = width of the images.
         names: one human-readable name per label.
-        val: validation batches (CIFAR-10's 5k images held out of the training set), or ``None``.
 
     Example:
         >>> data = digits(size=32)
@@ -125,7 +118,6 @@ class Loaders:
     in_channels: int
     image_size: int
     names: tuple[str, ...]
-    val: DataLoader | None = None
 
     def __iter__(self) -> Iterator[DataLoader]:
         return iter((self.train, self.test))
@@ -177,7 +169,7 @@ class ImageTensors(Dataset):
             raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
         if not all(float(v) > 0 for v in std):
             raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
-        _check_bool("augment", augment)
+        check_bool("augment", augment)
         check_int("seed", seed)
         self.images, self.labels = images, labels.long()
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
@@ -253,7 +245,7 @@ def digits(
 
     Returns:
         :class:`Loaders` with ``num_classes=10``, ``in_channels=channels``, ``image_size=size``,
-        ``names=("0", ..., "9")`` and ``val=None``.
+        ``names=("0", ..., "9")``.
 
     Example:
         >>> train, test = digits(batch_size=64)
@@ -343,19 +335,15 @@ def _cifar_loaders(
         if val_split >= len(train_labels):
             raise ValueError(f"val_split must be < {len(train_labels)} images, got {val_split}")
         _check_split("val_split", val_split, len(train_labels), len(names))
-        train_idx, val_idx = _stratified_split(train_labels.numpy(), val_split, seed)
+        train_idx, _ = _stratified_split(train_labels.numpy(), val_split, seed)
     else:
-        train_idx, val_idx = torch.arange(len(train_labels)), None
+        train_idx = torch.arange(len(train_labels))
     mean, std = _channel_stats(train_images[train_idx])  # training statistics only
     norm = {"mean": mean, "std": std}
     kw = {"num_workers": num_workers, "pin_memory": torch.cuda.is_available()}
     train_ds = ImageTensors(
         train_images[train_idx], train_labels[train_idx], augment=augment, seed=seed, **norm
     )
-    val = None
-    if val_idx is not None:
-        val_ds = ImageTensors(train_images[val_idx], train_labels[val_idx], **norm)
-        val = _loader(val_ds, test_batch_size, shuffle=False, seed=seed, **kw)
     test_ds = ImageTensors(test_images, test_labels, **norm)
     return Loaders(
         train=_loader(train_ds, batch_size, shuffle=True, seed=seed, **kw),
@@ -364,7 +352,6 @@ def _cifar_loaders(
         in_channels=train_images.shape[1],
         image_size=train_images.shape[-1],
         names=names,
-        val=val,
     )
 
 
@@ -405,14 +392,15 @@ def cifar10(
         download: fetch the archive (163 MB) from the internet if it is not in ``root``.
         augment: the paper's 4-pixel zero pad, random 32x32 crop and horizontal flip for training.
         batch_size: training batch size (the paper's 128).
-        val_split: training images held out for validation (the paper's 5,000; 0 for none),
-            stratified and fixed by ``seed``.
+        val_split: training images left out, as in the paper's 45k/5k train/validation split
+            (0 keeps all 50k); stratified and fixed by ``seed``. The book tunes nothing on
+            them, so no loader is built for them.
         seed: fixes the split, the augmentation stream and the training loader's order.
-        test_batch_size: batch size of the validation and test loaders.
+        test_batch_size: batch size of the test loader.
         num_workers: DataLoader worker processes.
 
     Returns:
-        :class:`Loaders` with ``train`` (45k), ``val`` (5k), ``test`` (10k), ``num_classes=10``,
+        :class:`Loaders` with ``train`` (45k), ``test`` (10k), ``num_classes=10``,
         ``in_channels=3``, ``image_size=32`` and ``names=CIFAR10_CLASSES``.
 
     Raises:
@@ -421,8 +409,8 @@ def cifar10(
 
     Example:
         >>> data = cifar10("data", download=True)  # in Colab
-        >>> len(data.train.dataset), len(data.val.dataset), len(data.test.dataset)
-        (45000, 5000, 10000)
+        >>> len(data.train.dataset), len(data.test.dataset)
+        (45000, 10000)
     """
     if not isinstance(root, (str, Path)):
         raise TypeError(f"root must be a folder path (str or Path), got {type(root).__name__}")
@@ -488,7 +476,7 @@ def synthetic(
         image_size, channels, num_classes: height = width (CIFAR's 32), channels, labels.
         batch_size: training batch size.
         augment: pad-crop-flip as for CIFAR-10.
-        val_split: training images held out for validation (0 for none).
+        val_split: training images left out, as for CIFAR-10 (0 for none).
         seed: fixes the images, the labels and the order.
         num_workers: DataLoader worker processes.
 
@@ -523,80 +511,6 @@ def synthetic(
         num_workers=num_workers,
         names=tuple(f"class {i}" for i in range(num_classes)),
     )
-
-
-class EpochSampler(torch.utils.data.Sampler[int]):
-    """The indices of one epoch: a pure function of ``(seed, epoch)``, sharded across processes.
-
-    Gives exactly the indices of ``torch.utils.data.DistributedSampler`` (same permutation, same
-    padding, same ``rank::num_replicas`` shard; ``num_replicas=1`` is a plain seeded shuffle),
-    and can start part-way through an epoch: that is how a resumed run skips the batches it had
-    already done without loading them.
-
-    Args:
-        length: size of the dataset.
-        shuffle: permute with ``torch.randperm`` seeded by ``seed + epoch``; else keep order.
-        seed: base seed of the permutation.
-        num_replicas: number of processes (the distributed world size).
-        rank: this process's index.
-        pad: repeat indices so every process gets the same count (needed for training under DDP,
-            wrong for evaluation, where each image must count once).
-
-    Example:
-        >>> sampler = EpochSampler(10, seed=0)
-        >>> sampler.set_epoch(3, start=4); len(list(sampler))
-        6
-    """
-
-    def __init__(
-        self,
-        length: int,
-        *,
-        shuffle: bool = True,
-        seed: int = 0,
-        num_replicas: int = 1,
-        rank: int = 0,
-        pad: bool = True,
-    ) -> None:
-        check_int("length", length, minimum=1)
-        check_int("num_replicas", num_replicas, minimum=1)
-        check_int("rank", rank)
-        check_int("seed", seed)
-        _check_bool("shuffle", shuffle)
-        _check_bool("pad", pad)
-        if not 0 <= rank < num_replicas:
-            raise ValueError(f"rank must be in [0, {num_replicas}), got {rank}")
-        self.length, self.shuffle, self.seed = length, shuffle, seed
-        self.num_replicas, self.rank, self.pad = num_replicas, rank, pad
-        self.epoch, self.start = 0, 0
-
-    def set_epoch(self, epoch: int, start: int = 0) -> None:
-        """Select the epoch's permutation and skip its first ``start`` indices of this shard."""
-        self.epoch = check_int("epoch", epoch, minimum=0)
-        self.start = check_int("start", start, minimum=0)
-
-    def _shard(self) -> list[int]:
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed + self.epoch)  # as DistributedSampler
-            indices = torch.randperm(self.length, generator=g).tolist()
-        else:
-            indices = list(range(self.length))
-        if self.pad:
-            total = -(-self.length // self.num_replicas) * self.num_replicas
-            padding = total - self.length
-            indices += (indices * (padding // self.length + 1))[:padding]
-        return indices[self.rank :: self.num_replicas]
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(self._shard()[self.start :])
-
-    def __len__(self) -> int:
-        shard = (
-            -(-self.length // self.num_replicas)
-            if self.pad
-            else len(range(self.rank, self.length, self.num_replicas))
-        )
-        return max(shard - self.start, 0)
 
 
 def committed_file(name: str, *, repo_url: str, branch: str) -> Path:

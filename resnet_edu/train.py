@@ -1,20 +1,23 @@
-"""Training the paper's way: ``fit(model, data, config) -> History`` (chapters 1, 4, 7 and 8).
+"""Training the paper's way: ``fit(model, data, config) -> History`` (chapters 1, 3, 7 and 8).
 
-The recipe of section 4.2 is the default: SGD with momentum 0.9 and weight decay 1e-4, learning
-rate 0.1 divided by 10 at fixed fractions of training ("at 32k and 48k iterations, and terminate
-training at 64k", i.e. at 1/2 and 3/4), optionally warmed up at 0.01 "until the training error is
-below 80%" as the paper does for ResNet-110.
+The recipe of section 4.2 is the default: SGD with momentum 0.9 and weight decay 1e-4,
+cross-entropy, learning rate 0.1 divided by 10 at fixed fractions of training ("at 32k and 48k
+iterations, and terminate training at 64k", i.e. at 1/2 and 3/4), optionally warmed up at 0.01
+"until the training error is below 80%" as the paper does for ResNet-110. ``fit`` takes another
+optimiser (a factory ``(params, config) -> Optimizer``) and another loss where a chapter needs
+them.
 
 The loop itself is :func:`fit`: for each epoch, :func:`train_one_epoch` (forward, loss,
-backward, SGD step on every batch), then :func:`evaluate` on the test set, then a checkpoint.
-:class:`TrainState` is what changes while training, and its :meth:`~TrainState.state_dict` is
-the checkpoint's whole content. What ``fit`` adds to a bare loop is what a long run needs: the
-device picked for you (CUDA, then Apple's MPS, then the CPU), mixed precision and channels_last
-on CUDA, a progress bar, atomic checkpoints that resume *exactly* (same weights, bit for bit, on
-the same machine and thread count), and DistributedDataParallel under ``torchrun``
-(:mod:`resnet_edu.ddp`). The data order of epoch ``e`` is a pure function of ``(config.seed,
-e)`` (see :class:`resnet_edu.data.EpochSampler`); that is what makes resume exact and what lets
-N processes split one global batch.
+backward, optimiser step on every batch), then :func:`evaluate` on the test set, then a
+checkpoint. :class:`TrainState` is what changes while training, and its
+:meth:`~TrainState.state_dict` is the checkpoint's whole content. What ``fit`` adds to a bare
+loop is what a long run needs: the device picked for you (CUDA, then Apple's MPS, then the
+CPU), mixed precision (float16 on CUDA, bfloat16 on CUDA and CPUs) and channels_last, a
+progress bar, atomic checkpoints that resume *exactly* (same weights, bit for bit, on the same
+machine and thread count), and DistributedDataParallel under ``torchrun``
+(:mod:`resnet_edu.ddp`). The data order of epoch ``e`` is ``DistributedSampler``'s for
+``(config.seed, e)``; that is what makes resume exact and what lets N processes split one
+global batch.
 
 Command line: ``python -m resnet_edu.train --help`` (see :mod:`resnet_edu.cli`).
 """
@@ -35,10 +38,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from . import ddp
-from ._checks import check_int, check_module
+from ._checks import check_bool, check_int, check_module
 from .checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -49,7 +52,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .data import EpochSampler, Loaders
+from .data import Loaders
 from .measure import eval_mode
 
 __all__ = [
@@ -62,11 +65,13 @@ __all__ = [
     "fit",
     "learning_rate",
     "pick_device",
+    "sgd",
     "train_one_epoch",
 ]
 
-_LOG_EVERY = 25  # steps between copies of the loss from the device (one sync each)
+_LOG_EVERY = 25  # steps between copies of the losses from the device (one sync each)
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+_AMP_DTYPES = ("float16", "bfloat16")
 
 
 def _check_real(name: str, value: Any, low: float, high: float, accepted: str) -> float:
@@ -78,9 +83,9 @@ def _check_real(name: str, value: Any, low: float, high: float, accepted: str) -
     return float(value)
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+def _option(default: Any, help: str) -> Any:
+    """A config field with its documentation (also the command line's ``--help``)."""
+    return field(default=default, metadata={"help": help})
 
 
 @dataclass(frozen=True)
@@ -88,37 +93,45 @@ class TrainConfig:
     """How to train; the defaults are the paper's CIFAR-10 recipe (section 4.2).
 
     The batch size is not here: it is the training loader's (under ``torchrun`` the *global*
-    batch, split across the processes). The comment after each field is its documentation,
-    also the ``--help`` of the command line, which is generated from these fields.
+    batch, split across the processes). Each field's ``help`` is its documentation, also the
+    ``--help`` of the command line, which is generated from these fields.
 
     Example:
         >>> config = TrainConfig(epochs=182, warmup_until_error=80.0)  # ResNet-110, 64k steps
     """
 
-    epochs: int = 10  # passes over the training set (paper: 64k steps at batch 128 = 182)
-    lr: float = 0.1  # base learning rate (paper: 0.1)
-    momentum: float = 0.9  # SGD momentum, in [0, 1) (paper: 0.9)
-    weight_decay: float = 1e-4  # L2 penalty of SGD (paper: 0.0001)
-    milestones: tuple[float, ...] = (0.5, 0.75)  # lr *= gamma at these fractions of all steps
-    gamma: float = 0.1  # factor applied at each milestone (paper: divide by 10)
-    warmup_lr: float = 0.01  # learning rate during warm-up (paper, ResNet-110: 0.01)
-    warmup_steps: int = 0  # warm up for at most this many steps (0: no step limit)
-    warmup_until_error: float | None = None  # end warm-up once train error % < this (paper: 80)
-    seed: int = 0  # seeds torch/numpy/random and the data order of every epoch
-    threads: int | None = None  # torch.set_num_threads (None: leave PyTorch's choice)
-    device: str = "auto"  # auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps
-    amp: bool = False  # float16 autocast + gradient scaling (CUDA only; ignored elsewhere)
-    channels_last: bool = False  # NHWC memory format, faster convs on tensor cores (CUDA only)
-    sync_bn: bool = False  # under DDP: BatchNorm statistics over the global batch (CUDA only)
-    checkpoint_every: int = 0  # also checkpoint every N steps (0: only at epoch ends)
-    progress: bool = True  # tqdm progress bar and one line per epoch (rank 0 only)
+    epochs: int = _option(10, "passes over the training set (paper: 64k steps at batch 128 = 182)")
+    lr: float = _option(0.1, "base learning rate (paper: 0.1)")
+    momentum: float = _option(0.9, "SGD momentum, in [0, 1) (paper: 0.9)")
+    weight_decay: float = _option(1e-4, "L2 penalty of SGD (paper: 0.0001)")
+    milestones: tuple[float, ...] = _option(
+        (0.5, 0.75), "lr *= gamma at these fractions of all steps"
+    )
+    gamma: float = _option(0.1, "factor applied at each milestone (paper: divide by 10)")
+    warmup_lr: float = _option(0.01, "learning rate during warm-up (paper, ResNet-110: 0.01)")
+    warmup_steps: int = _option(0, "warm up for at most this many steps (0: no step limit)")
+    warmup_until_error: float | None = _option(
+        None, "end warm-up once train error % < this (paper: 80)"
+    )
+    seed: int = _option(0, "seeds torch/numpy/random and the data order of every epoch")
+    threads: int | None = _option(None, "torch.set_num_threads (None: leave PyTorch's choice)")
+    device: str = _option("auto", "auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    amp: bool = _option(False, "mixed precision: autocast to amp_dtype (ignored where unsupported)")
+    amp_dtype: str = _option(
+        "float16", "float16 (CUDA, with gradient scaling) or bfloat16 (CUDA where supported, CPU)"
+    )
+    channels_last: bool = _option(False, "NHWC memory format, faster convs on tensor cores (CUDA)")
+    sync_bn: bool = _option(False, "under DDP: BatchNorm statistics over the global batch (CUDA)")
+    checkpoint_every: int = _option(0, "also checkpoint every N steps (0: only at epoch ends)")
+    progress: bool = _option(True, "tqdm progress bar and one line per epoch (rank 0 only)")
 
     #: Fields that change the numbers only through the machine (device, threads, precision,
-    #: memory layout): a run continues only on the same, a finished one reopens anywhere.
+    #: memory layout): a run may continue on another (with a warning).
     MACHINE_FIELDS: ClassVar[tuple[str, ...]] = (
         "threads",
         "device",
         "amp",
+        "amp_dtype",
         "channels_last",
         "sync_bn",
     )
@@ -126,39 +139,7 @@ class TrainConfig:
     PRESENTATION_FIELDS: ClassVar[tuple[str, ...]] = ("checkpoint_every", "progress")
 
     def __post_init__(self) -> None:
-        check_int("epochs", self.epochs, minimum=1)
-        for name in ("lr", "gamma", "warmup_lr"):
-            _check_real(name, getattr(self, name), 1e-300, math.inf, "> 0")
-        _check_real("weight_decay", self.weight_decay, 0, math.inf, ">= 0")
-        _check_real("momentum", self.momentum, 0, 1, "in [0, 1)")
-        if self.momentum == 1:
-            raise ValueError("momentum must be a finite number in [0, 1), got 1 (it diverges)")
-        self._check_milestones()
-        check_int("warmup_steps", self.warmup_steps, minimum=0)
-        if self.warmup_until_error is not None:
-            _check_real("warmup_until_error", self.warmup_until_error, 1e-300, 100, "in (0, 100]")
-        check_int("seed", self.seed, minimum=0)
-        if self.threads is not None:
-            check_int("threads", self.threads, minimum=1)
-        check_int("checkpoint_every", self.checkpoint_every, minimum=0)
-        if not isinstance(self.device, str) or not _DEVICE.fullmatch(self.device):
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
-            )
-        for name in ("amp", "channels_last", "sync_bn", "progress"):
-            _check_bool(name, getattr(self, name))
-
-    def _check_milestones(self) -> None:
-        accepted = "a sequence of fractions in (0, 1) such as (0.5, 0.75)"
-        if isinstance(self.milestones, (str, bytes)) or not isinstance(self.milestones, Sequence):
-            raise TypeError(
-                f"milestones must be {accepted}, got {type(self.milestones).__name__} "
-                f"{self.milestones!r}"
-            )
-        for m in self.milestones:
-            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < 1:
-                raise ValueError(f"milestones must be {accepted}, got {self.milestones!r}")
-        object.__setattr__(self, "milestones", tuple(sorted(float(m) for m in self.milestones)))
+        _check_config(self)
 
     @property
     def warmup(self) -> bool:
@@ -170,6 +151,52 @@ class TrainConfig:
         d = asdict(self)
         d["milestones"] = list(self.milestones)
         return d
+
+
+def _check_config(config: TrainConfig) -> None:
+    """Every field of ``config`` checked by name (milestones sorted, as floats)."""
+    check_int("epochs", config.epochs, minimum=1)
+    for name in ("lr", "gamma", "warmup_lr"):
+        _check_real(name, getattr(config, name), 1e-300, math.inf, "> 0")
+    _check_real("weight_decay", config.weight_decay, 0, math.inf, ">= 0")
+    _check_real("momentum", config.momentum, 0, 1, "in [0, 1)")
+    if config.momentum == 1:
+        raise ValueError("momentum must be a finite number in [0, 1), got 1 (it diverges)")
+    _check_milestones(config)
+    check_int("warmup_steps", config.warmup_steps, minimum=0)
+    if config.warmup_until_error is not None:
+        _check_real("warmup_until_error", config.warmup_until_error, 1e-300, 100, "in (0, 100]")
+    check_int("seed", config.seed, minimum=0)
+    if config.threads is not None:
+        check_int("threads", config.threads, minimum=1)
+    check_int("checkpoint_every", config.checkpoint_every, minimum=0)
+    if not isinstance(config.device, str) or not _DEVICE.fullmatch(config.device):
+        raise ValueError(
+            f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {config.device!r}"
+        )
+    if config.amp_dtype not in _AMP_DTYPES:
+        raise ValueError(f"amp_dtype must be 'float16' or 'bfloat16', got {config.amp_dtype!r}")
+    for name in ("amp", "channels_last", "sync_bn", "progress"):
+        check_bool(name, getattr(config, name))
+
+
+def _check_milestones(config: TrainConfig) -> None:
+    accepted = "a sequence of fractions in (0, 1) such as (0.5, 0.75)"
+    if isinstance(config.milestones, (str, bytes)) or not isinstance(config.milestones, Sequence):
+        raise TypeError(
+            f"milestones must be {accepted}, got {type(config.milestones).__name__} "
+            f"{config.milestones!r}"
+        )
+    for m in config.milestones:
+        if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 < m < 1:
+            raise ValueError(f"milestones must be {accepted}, got {config.milestones!r}")
+    object.__setattr__(config, "milestones", tuple(sorted(float(m) for m in config.milestones)))
+
+
+#: ``fit(loss=...)``: ``loss(logits, labels) -> batch-mean loss`` (default ``F.cross_entropy``).
+LossFn = Callable[[Tensor, Tensor], Tensor]
+#: ``fit(optimizer=...)``: a factory ``(parameters, config) -> torch.optim.Optimizer``.
+OptimizerFactory = Callable[[Iterable[nn.Parameter], TrainConfig], torch.optim.Optimizer]
 
 
 @dataclass
@@ -187,7 +214,7 @@ class History:
         train_error: training error in percent (0-100) over each epoch, measured on the fly in
             train mode while the weights changed -- the paper's Fig. 6 "training error".
         test_error: error in percent on the test loader after each epoch (eval mode).
-        test_loss: mean cross-entropy on the test loader after each epoch.
+        test_loss: mean loss (``fit``'s ``loss``) on the test loader after each epoch.
         steps_per_epoch: steps in one epoch (turns a step index into an epoch fraction).
 
     Example:
@@ -267,7 +294,8 @@ class FitEvent:
 
 
 class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite: the run diverged (usually: lr too large)."""
+    """The training loss became NaN or infinite: the run diverged (usually: lr too large), or
+    the input images were not finite (the message says which)."""
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -306,7 +334,7 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int, warming_up: 
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
     check_int("total_steps", total_steps, minimum=1)
     check_int("step", step, minimum=0)
-    _check_bool("warming_up", warming_up)
+    check_bool("warming_up", warming_up)
     if warming_up:
         return config.warmup_lr
     passed = sum(step >= round(m * total_steps) for m in config.milestones)
@@ -324,14 +352,26 @@ def _batches(data: Any) -> Iterable[tuple[Tensor, Tensor]]:
     return data
 
 
+def sgd(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
+    """The paper's optimiser, ``fit``'s default: SGD with the config's momentum and weight decay.
+
+    Any factory with this signature can replace it, e.g. ``fit(..., optimizer=lambda params,
+    config: torch.optim.AdamW(params, lr=config.lr))``; the schedule then sets the learning
+    rate of every parameter group at every step.
+    """
+    return torch.optim.SGD(
+        params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
 @torch.no_grad()
-def _evaluation_sums(model, batches, loss_fn, device, amp, memory_format) -> list[float]:
+def _evaluation_sums(model, batches, loss_fn, device, autocast, memory_format) -> list[float]:
     loss_sum, wrong, count = 0.0, 0, 0
     with eval_mode(model):
         for images, labels in batches:
             images = images.to(device, non_blocking=True, memory_format=memory_format)
             labels = labels.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            with autocast:
                 logits = model(images)
             if loss_fn is None:
                 loss_sum += F.cross_entropy(logits.float(), labels, reduction="sum").item()
@@ -371,33 +411,203 @@ def evaluate(
     check_module("model", model)
     if loss_fn is not None and not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function (logits, targets) -> loss, got {loss_fn!r}")
-    _check_bool("amp", amp)
+    check_bool("amp", amp)
     if device is None:
         device = next((p.device for p in model.parameters()), torch.device("cpu"))
     device = torch.device(device)
+    autocast = torch.autocast(device.type, dtype=torch.float16, enabled=amp)
     loss_sum, wrong, count = _evaluation_sums(
-        model, _batches(data), loss_fn, device, amp, torch.preserve_format
+        model, _batches(data), loss_fn, device, autocast, torch.preserve_format
     )
     if count == 0:
         raise ValueError("data is empty: evaluate needs at least one example")
     return loss_sum / count, 100.0 * wrong / count
 
 
-def _loader_like(
-    loader: DataLoader, sampler: EpochSampler, batch_size: int, seed: int
-) -> DataLoader:
-    """``loader`` with our sampler; its own generator only seeds worker processes."""
-    return DataLoader(
-        loader.dataset,
-        batch_size=batch_size,
-        sampler=sampler,
-        num_workers=loader.num_workers,
-        collate_fn=loader.collate_fn,
-        pin_memory=loader.pin_memory,
-        drop_last=loader.drop_last,
-        worker_init_fn=loader.worker_init_fn,
-        generator=torch.Generator().manual_seed(seed),
+@dataclass(eq=False)
+class TrainState:
+    """Everything that changes while training, and so everything a checkpoint holds.
+
+    :meth:`state_dict` is the checkpoint; :meth:`load_state_dict` reads it back. ``net`` is
+    ``model``, wrapped by DDP under torchrun. Each step's results wait on the device in
+    ``pending`` and reach the history in one copy every 25 steps (:func:`_flush`).
+    """
+
+    config: TrainConfig
+    model: nn.Module
+    net: nn.Module
+    optimizer: torch.optim.Optimizer
+    loss_fn: LossFn
+    scaler: torch.amp.GradScaler
+    device: torch.device
+    amp_dtype: torch.dtype | None  # autocast's dtype; None: full precision
+    memory_format: torch.memory_format
+    world: ddp.World
+    local_batch: int
+    history: History
+    identity: dict[str, Any] = field(default_factory=dict)
+    step: int = 0
+    warming_up: bool = False
+    recent_errors: list[float] = field(default_factory=list)  # last 20 step errors (warm-up)
+    epoch_counts: list[int] = field(default_factory=lambda: [0, 0])  # right, seen (global)
+    pending: list[Tensor] = field(default_factory=list)  # per step: loss, wrong, bad input, seen
+
+    @property
+    def steps_per_epoch(self) -> int:
+        return self.history.steps_per_epoch
+
+    @property
+    def total_steps(self) -> int:
+        return self.steps_per_epoch * self.config.epochs
+
+    def autocast(self) -> torch.autocast:
+        """Mixed precision inside ``with`` where ``config.amp`` applies; else nothing."""
+        dtype = self.amp_dtype or torch.float16
+        return torch.autocast(self.device.type, dtype=dtype, enabled=self.amp_dtype is not None)
+
+    def set_learning_rate(self) -> float:
+        """Set and return the learning rate of the current step."""
+        lr = learning_rate(self.config, self.step, self.total_steps, self.warming_up)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        return lr
+
+    def record(self, images: Tensor, labels: Tensor, logits: Tensor, loss: Tensor, lr: float):
+        """Count a finished step (loss, wrong answers, a non-finite input), without a sync."""
+        loss, wrong = loss.detach().float(), (logits.argmax(1) != labels).sum()
+        bad_input = images.isfinite().all().logical_not()
+        seen = torch.full_like(loss, len(labels))
+        self.pending.append(torch.stack([loss, wrong.float(), bad_input.float(), seen]))
+        self.history.lr.append(lr)
+        self.step += 1
+        if self.warming_up:
+            self.warming_up = _warming_up(self, len(labels) - wrong, len(labels))
+        if len(self.pending) >= _LOG_EVERY:
+            _flush(self)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
+
+        Collective under torchrun (pending steps are summed over the processes).
+        """
+        _flush(self)
+        schedule = {"warming_up": self.warming_up, "recent_errors": list(self.recent_errors)}
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "schedule": {**schedule, "epoch_counts": list(self.epoch_counts)},
+            "step": self.step,
+            "epoch": -(-self.step // self.steps_per_epoch),
+            "rng": get_rng_state(),
+            "config": self.config.to_dict(),
+            "identity": dict(self.identity),
+            "machine": _machine(self),
+            "history": self.history.to_dict(),
+        }
+
+    def load_state_dict(self, saved: dict[str, Any], source: str | Path = "checkpoint") -> None:
+        """Continue from ``saved``: refuse another experiment's, warn on another machine's
+        (:func:`_check_resumable`)."""
+        _check_resumable(saved, self, source)
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        if saved["scaler"] and self.scaler.is_enabled():
+            self.scaler.load_state_dict(saved["scaler"])
+        self.history, self.step = History.from_dict(saved["history"]), saved["step"]
+        schedule = saved["schedule"]
+        self.warming_up = schedule["warming_up"]
+        self.recent_errors = list(schedule["recent_errors"])
+        self.epoch_counts = list(schedule["epoch_counts"])
+        set_rng_state(saved["rng"])
+
+
+def _flush(state: TrainState) -> None:
+    """Copy the pending steps to the history (one sync); stop on a NaN or infinite loss.
+
+    Losses are averaged over the processes; wrong answers and batch sizes are summed, so the
+    step error is the global batch's.
+    """
+    if not state.pending:
+        return
+    rows = state.world.sum(torch.stack(state.pending).T)
+    state.pending.clear()
+    losses = (rows[0] / state.world.size).tolist()
+    wrong, bad_input, seen = ([int(v) for v in row.tolist()] for row in rows[1:])
+    state.epoch_counts[0] += sum(seen) - sum(wrong)
+    state.epoch_counts[1] += sum(seen)
+    first = len(state.history.loss)
+    state.history.loss.extend(losses)
+    state.history.step_error.extend(100.0 * w / n for w, n in zip(wrong, seen, strict=True))
+    for i, loss in enumerate(losses):
+        if not math.isfinite(loss):
+            what = f"the training loss is {loss} at step {first + i + 1}"
+            raise _diverged(state, what, first + i + 1, bad_input[i])
+
+
+def _end_epoch(state: TrainState, test_loss: float, test_error: float) -> None:
+    """Append the finished epoch's averages and test results to the history."""
+    _flush(state)
+    (correct, seen), state.epoch_counts = state.epoch_counts, [0, 0]
+    h, spe = state.history, state.steps_per_epoch
+    epoch_losses = h.loss[len(h.epoch) * spe : (len(h.epoch) + 1) * spe]
+    h.epoch.append(len(h.epoch) + 1)
+    h.train_loss.append(sum(epoch_losses) / len(epoch_losses))
+    h.train_error.append(100.0 * (1 - correct / seen))
+    h.test_loss.append(test_loss)
+    h.test_error.append(test_error)
+
+
+def _save(state: TrainState, path: Path) -> None:
+    """Write the checkpoint (rank 0 only; collective under torchrun); never a diverged one."""
+    tensors = state.model.state_dict().values()  # weights and BatchNorm statistics
+    if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
+        raise _diverged(state, f"the weights are NaN or infinite after step {state.step}")
+    checkpoint = state.state_dict()
+    if state.world.rank == 0:
+        save_checkpoint(path, checkpoint)
+
+
+def _warming_up(state: TrainState, right: Tensor, seen: int) -> bool:
+    """Whether warm-up goes on: until ``warmup_steps``, or while the mean error of the last 20
+    steps is at least ``warmup_until_error`` (one sync per step, during warm-up only)."""
+    config = state.config
+    if config.warmup_steps and state.step >= config.warmup_steps:
+        return False
+    if config.warmup_until_error is None:
+        return True
+    counts = state.world.sum(torch.stack([right.cpu(), torch.tensor(seen)]).float())
+    state.recent_errors.append(100.0 * (1 - counts[0].item() / counts[1].item()))
+    del state.recent_errors[:-20]
+    return sum(state.recent_errors) / len(state.recent_errors) >= config.warmup_until_error
+
+
+def _diverged(state: TrainState, what: str, step: int = 0, bad_input: int = 0):
+    """The error that stops a run whose loss or weights are no longer finite."""
+    if bad_input:
+        return NonFiniteLossError(
+            f"{what}: the input images of that step hold NaN or infinite values, so training "
+            "stops. Check the data (e.g. a division by a zero standard deviation); a smaller "
+            "learning rate would not help"
+        )
+    lr = state.history.lr[(step or state.step) - 1]
+    return NonFiniteLossError(
+        f"{what} (lr {lr:g}): training diverged, so it stops; no checkpoint holds a diverged "
+        f"state. Use a smaller learning rate (lr={state.config.lr:g}) or a warm-up"
     )
+
+
+def _machine(state: TrainState) -> dict[str, Any]:
+    """What changes the numbers besides the experiment: device, threads, precision, processes."""
+    on_cuda = state.device.type == "cuda"
+    return {
+        "device": state.device.type,
+        "threads": None if on_cuda else torch.get_num_threads(),
+        "amp": None if state.amp_dtype is None else str(state.amp_dtype).removeprefix("torch."),
+        "channels_last": state.memory_format == torch.channels_last,
+        "sync_bn": state.config.sync_bn and on_cuda and state.world.size > 1,
+        "processes": state.world.size,
+    }
 
 
 def _differences(saved: Mapping[str, Any], now: Mapping[str, Any], keys: Iterable[str]) -> list:
@@ -408,304 +618,66 @@ def _differences(saved: Mapping[str, Any], now: Mapping[str, Any], keys: Iterabl
     ]
 
 
-@dataclass(eq=False)
-class TrainState:
-    """Everything that changes while training, and so everything a checkpoint must hold.
+def _check_resumable(saved: dict[str, Any], state: TrainState, source: str | Path) -> None:
+    """Refuse a checkpoint of another experiment; warn once if only the machine differs.
 
-    :meth:`state_dict` is the checkpoint's schema, in one place (:data:`KEYS`), and
-    :meth:`load_state_dict` reads it back, refusing a checkpoint of another run. The other
-    fields say where the run happens (``net`` is ``model``, wrapped by DDP under torchrun);
-    a checkpoint records them only to compare.
+    The experiment is the model and the data (``identity``) and the recipe (every config field
+    but the machine's and the presentation's). A finished run is only read back, so its
+    machine does not matter; a run that continues on another machine continues, but its
+    numbers from then on differ slightly from the uninterrupted run's.
+
+    Raises:
+        CheckpointError: an entry is missing.
+        ValueError: the checkpoint belongs to another run; the message names both values.
     """
-
-    config: TrainConfig
-    model: nn.Module
-    net: nn.Module
-    optimizer: torch.optim.Optimizer
-    scaler: torch.amp.GradScaler
-    device: torch.device
-    world: ddp.World
-    sampler: EpochSampler
-    local_batch: int
-    history: History
-    identity: dict[str, Any] = field(default_factory=dict)
-    step: int = 0
-    warming_up: bool = False
-    recent_errors: list[float] = field(default_factory=list)  # last 20 batch errors (warm-up)
-    epoch_counts: list[int] = field(default_factory=lambda: [0, 0])  # correct, seen (global)
-    pending: list[Tensor] = field(default_factory=list)  # (loss, wrong) not yet in the history
-    pending_sizes: list[int] = field(default_factory=list)  # their batch sizes
-
-    KEYS: ClassVar[tuple[str, ...]] = (
-        "model",
-        "optimizer",
-        "scaler",
-        "schedule",
-        "step",
-        "epoch",
-        "rng",
-        "config",
-        "identity",
-        "machine",
-        "history",
+    missing = [key for key in _CHECKPOINT_KEYS if key not in saved]
+    if missing:
+        raise CheckpointError(f"checkpoint {str(source)!r} lacks the entries {missing}")
+    excluded = TrainConfig.MACHINE_FIELDS + TrainConfig.PRESENTATION_FIELDS
+    recipe = [f.name for f in fields(TrainConfig) if f.name not in excluded]
+    differ = _differences(saved["config"], state.config.to_dict(), recipe)
+    differ += _differences(
+        saved["identity"], state.identity, {**saved["identity"], **state.identity}
     )
-
-    @property
-    def steps_per_epoch(self) -> int:
-        return self.history.steps_per_epoch
-
-    @property
-    def total_steps(self) -> int:
-        return self.steps_per_epoch * self.config.epochs
-
-    @property
-    def amp(self) -> bool:
-        return self.config.amp and self.device.type == "cuda"
-
-    @property
-    def memory_format(self) -> torch.memory_format:
-        channels_last = self.config.channels_last and self.device.type == "cuda"
-        return torch.channels_last if channels_last else torch.preserve_format
-
-    @property
-    def machine(self) -> dict[str, Any]:
-        """What changes the numbers besides the config: device, threads, precision, processes."""
-        on_cuda = self.device.type == "cuda"
-        return {
-            "device": self.device.type,
-            "threads": None if on_cuda else torch.get_num_threads(),
-            "amp": self.amp,
-            "channels_last": self.memory_format == torch.channels_last,
-            "sync_bn": self.config.sync_bn and on_cuda and self.world.size > 1,
-            "processes": self.world.size,
-        }
-
-    def epoch_loader(self, train_loader: DataLoader, epoch: int) -> DataLoader:
-        """The batches of ``epoch`` (0-based) not yet trained on: a pure function of the seed."""
-        self.sampler.set_epoch(
-            epoch, start=(self.step - epoch * self.steps_per_epoch) * self.local_batch
+    if differ:
+        raise ValueError(
+            f"cannot resume from {str(source)!r}: {'; '.join(differ)}, so the result would "
+            "not be the run it started. Use the same settings, or start a new run elsewhere"
         )
-        if hasattr(train_loader.dataset, "set_epoch"):
-            train_loader.dataset.set_epoch(epoch)  # the epoch's augmentation
-        return _loader_like(train_loader, self.sampler, self.local_batch, self.config.seed + epoch)
-
-    def set_learning_rate(self) -> float:
-        """Set and return the learning rate of the current step."""
-        lr = learning_rate(self.config, self.step, self.total_steps, self.warming_up)
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        return lr
-
-    def record(self, loss: Tensor, logits: Tensor, labels: Tensor, lr: float) -> None:
-        """Count one finished step: its loss, wrong answers and learning rate (no device sync)."""
-        wrong = (logits.argmax(1) != labels).sum()
-        self.pending.append(torch.stack([loss.detach().float(), wrong.float()]))
-        self.pending_sizes.append(len(labels))
-        self.history.lr.append(lr)
-        self.step += 1
-        if self.warming_up:
-            self.warming_up = self._still_warming_up(len(labels) - wrong, len(labels))
-        if len(self.pending) >= _LOG_EVERY:
-            self.flush()
-
-    def _still_warming_up(self, batch_correct: Tensor, batch_size: int) -> bool:
-        """Warm-up ends after ``warmup_steps`` or once the error of the last 20 batches is low."""
-        config = self.config
-        if config.warmup_steps and self.step >= config.warmup_steps:
-            return False
-        if config.warmup_until_error is None:
-            return True
-        counts = self.world.sum(
-            torch.stack([batch_correct.cpu(), torch.tensor(batch_size)]).float()
-        )
-        self.recent_errors.append(100.0 * (1 - counts[0].item() / counts[1].item()))
-        del self.recent_errors[:-20]
-        return sum(self.recent_errors) / len(self.recent_errors) >= config.warmup_until_error
-
-    def flush(self) -> None:
-        """Copy the pending steps to the history (one sync); stop on a NaN or infinite loss.
-
-        Losses are averaged over the processes, wrong answers and batch sizes summed: the
-        step error is the global batch's.
-        """
-        if not self.pending:
-            return
-        sizes = torch.tensor(self.pending_sizes, dtype=torch.float32, device=self.device)
-        losses, wrong, seen = self.world.sum(torch.cat([torch.stack(self.pending).T, sizes[None]]))
-        self.pending.clear()
-        self.pending_sizes.clear()
-        losses = (losses / self.world.size).tolist()
-        wrong, seen = [int(v) for v in wrong.tolist()], [int(v) for v in seen.tolist()]
-        self.epoch_counts[0] += sum(seen) - sum(wrong)
-        self.epoch_counts[1] += sum(seen)
-        first = len(self.history.loss)
-        self.history.loss.extend(losses)
-        self.history.step_error.extend(100.0 * w / n for w, n in zip(wrong, seen, strict=True))
-        bad = [(first + i + 1, v) for i, v in enumerate(losses) if not math.isfinite(v)]
-        if bad:
-            step, value = bad[0]
-            raise self._diverged(f"the training loss is {value} at step {step}", step)
-
-    def _diverged(self, what: str, step: int | None = None) -> NonFiniteLossError:
-        lr = self.history.lr[(step or self.step) - 1]
-        return NonFiniteLossError(
-            f"{what} (lr {lr:g}): training diverged, so it stops; no checkpoint holds a diverged "
-            f"state. Use a smaller learning rate (lr={self.config.lr:g}) or a warm-up"
+    machine = _machine(state)
+    differ = _differences(saved["machine"], machine, {**saved["machine"], **machine})
+    if differ and saved["step"] < state.total_steps and state.world.rank == 0:
+        warnings.warn(
+            f"resuming {str(source)!r} on another machine setting: {'; '.join(differ)}. The run "
+            f"continues, but from step {saved['step']} on its numbers differ slightly from an "
+            "uninterrupted run's",
+            stacklevel=4,
         )
 
-    def end_epoch(self, test_loss: float, test_error: float) -> None:
-        """Append the finished epoch's averages and test results to the history."""
-        self.flush()
-        correct, seen = self.epoch_counts
-        self.epoch_counts = [0, 0]
-        h, spe = self.history, self.steps_per_epoch
-        epoch = len(h.epoch)
-        epoch_losses = h.loss[epoch * spe : (epoch + 1) * spe]
-        h.epoch.append(epoch + 1)
-        h.train_loss.append(sum(epoch_losses) / len(epoch_losses))
-        h.train_error.append(100.0 * (1 - correct / seen))
-        h.test_loss.append(test_loss)
-        h.test_error.append(test_error)
 
-    def state_dict(self) -> dict[str, Any]:
-        """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
-
-        Collective under torchrun (pending steps are summed over the processes): call it on
-        every process.
-        """
-        self.flush()
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.amp else {},
-            "schedule": {
-                "warming_up": self.warming_up,
-                "recent_errors": list(self.recent_errors),
-                "epoch_counts": list(self.epoch_counts),
-                "total_steps": self.total_steps,
-            },
-            "step": self.step,
-            "epoch": -(-self.step // self.steps_per_epoch),
-            "rng": get_rng_state(),
-            "config": self.config.to_dict(),
-            "identity": dict(self.identity),
-            "machine": self.machine,
-            "history": self.history.to_dict(),
-        }
-
-    def load_state_dict(self, saved: dict[str, Any], source: str | Path = "checkpoint") -> None:
-        """Continue from ``saved``; refuse it if it is another run (config, model, data, machine).
-
-        A finished run is only read back (weights and history), so the machine may differ:
-        reopening a GPU run on a CPU works. Continuing a run needs the same machine settings,
-        since threads, device and precision change the numbers.
-
-        Raises:
-            CheckpointError: an entry is missing.
-            ValueError: the checkpoint belongs to another run; the message names both values.
-        """
-        missing = [key for key in self.KEYS if key not in saved]
-        if missing:
-            raise CheckpointError(f"checkpoint {str(source)!r} lacks the entries {missing}")
-        excluded = TrainConfig.MACHINE_FIELDS + TrainConfig.PRESENTATION_FIELDS
-        result_fields = [f.name for f in fields(TrainConfig) if f.name not in excluded]
-        differ = _differences(saved["config"], self.config.to_dict(), result_fields)
-        differ += _differences(
-            saved["identity"], self.identity, {**saved["identity"], **self.identity}
-        )
-        if not differ and saved["step"] < self.total_steps:
-            differ = _differences(
-                saved["machine"], self.machine, {**saved["machine"], **self.machine}
-            )
-        if differ:
-            raise ValueError(
-                f"cannot resume from {str(source)!r}: {'; '.join(differ)}, so the result would "
-                "not be the run it started. Use the same settings, or start a new run elsewhere"
-            )
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        if self.amp and saved["scaler"]:
-            self.scaler.load_state_dict(saved["scaler"])
-        self.history = History.from_dict(saved["history"])
-        self.step = saved["step"]
-        schedule = saved["schedule"]
-        self.warming_up, self.recent_errors = (
-            schedule["warming_up"],
-            list(schedule["recent_errors"]),
-        )
-        self.epoch_counts = list(schedule["epoch_counts"])  # global, as every process holds them
-        set_rng_state(saved["rng"])
-
-    def save(self, path: Path) -> None:
-        """Write the checkpoint (rank 0 only; collective under torchrun); never a diverged one."""
-        tensors = self.model.state_dict().values()  # weights and BatchNorm statistics
-        if not all(torch.isfinite(t).all() for t in tensors if t.is_floating_point()):
-            raise self._diverged(f"the weights are NaN or infinite after step {self.step}")
-        state = self.state_dict()
-        if self.world.rank == 0:
-            save_checkpoint(path, state)
-
-
-def _start(model, train_loader, config: TrainConfig, world: ddp.World, identity) -> TrainState:
-    """Device, seeds, optimiser and an empty history: the state of step 0."""
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
-    device = pick_device(config.device)
-    if device.type == "cuda" and world.size > 1 and device.index is None:
-        device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's, see ddp
-    for flag in ("amp", "channels_last", "sync_bn"):
-        if getattr(config, flag) and device.type != "cuda":
-            warnings.warn(
-                f"TrainConfig.{flag} applies on CUDA only; ignored on {device}", stacklevel=4
-            )
-    torch.manual_seed(config.seed)
-    np.random.seed(config.seed)
-    random.seed(config.seed)
-    batch_size = train_loader.batch_size
-    if batch_size % world.size:
-        raise ValueError(f"batch size {batch_size} must divide among {world.size} processes")
-    local_batch = batch_size // world.size
-    sampler = EpochSampler(
-        len(train_loader.dataset), seed=config.seed, num_replicas=world.size, rank=world.rank
-    )
-    steps_per_epoch = len(_loader_like(train_loader, sampler, local_batch, 0))
-    if steps_per_epoch == 0:
-        raise ValueError(f"the training loader has no full batch of {local_batch} (drop_last)")
-    channels_last = config.channels_last and device.type == "cuda"
-    model.to(device, memory_format=torch.channels_last if channels_last else torch.preserve_format)
-    if config.sync_bn and world.size > 1 and device.type == "cuda":  # needs GPU modules
-        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
-    )
-    net = model
-    if world.size > 1:
-        ids = [device.index] if device.type == "cuda" else None
-        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
-    return TrainState(
-        config=config,
-        model=model,
-        net=net,
-        optimizer=optimizer,
-        scaler=torch.amp.GradScaler("cuda", enabled=config.amp and device.type == "cuda"),
-        device=device,
-        world=world,
-        sampler=sampler,
-        local_batch=local_batch,
-        history=History(steps_per_epoch=steps_per_epoch),
-        identity=identity,
-        warming_up=config.warmup,
-    )
+_CHECKPOINT_KEYS = (
+    "model",
+    "optimizer",
+    "scaler",
+    "schedule",
+    "step",
+    "epoch",
+    "rng",
+    "config",
+    "identity",
+    "machine",
+    "history",
+)
 
 
 def train_one_epoch(
     state: TrainState, batches: Iterable[tuple[Tensor, Tensor]], on_step=None
 ) -> None:
-    """One pass over ``batches``: forward, loss, backward and one SGD step for each batch.
+    """One pass over ``batches``: forward, loss, backward and one optimiser step for each batch.
 
     Args:
-        state: the run (model, optimiser, schedule, history), updated in place.
-        batches: the epoch's ``(images, labels)``, e.g. ``state.epoch_loader(loader, epoch)``.
+        state: the run (model, optimiser, loss, schedule, history), updated in place.
+        batches: the epoch's ``(images, labels)``.
         on_step: called with no argument after every step (progress, callbacks, checkpoints).
     """
     state.net.train()
@@ -713,34 +685,129 @@ def train_one_epoch(
         images = images.to(state.device, non_blocking=True, memory_format=state.memory_format)
         labels = labels.to(state.device, non_blocking=True)
         lr = state.set_learning_rate()
-        with torch.autocast(state.device.type, dtype=torch.float16, enabled=state.amp):
+        with state.autocast():
             logits = state.net(images)
-            loss = F.cross_entropy(logits, labels)
+            loss = state.loss_fn(logits, labels)
         state.optimizer.zero_grad(set_to_none=True)
-        state.scaler.scale(loss).backward()  # scaling is the identity unless amp
+        state.scaler.scale(loss).backward()  # scaling is the identity unless float16 amp
         state.scaler.step(state.optimizer)
         state.scaler.update()
-        state.record(loss, logits, labels, lr)
+        state.record(images, labels, logits, loss, lr)
         if on_step is not None:
             on_step()
+
+
+def _loader_like(loader: DataLoader, indices: Sequence[int], batch_size: int, seed: int):
+    """``loader`` over ``indices`` in that order; its own generator only seeds workers."""
+    return DataLoader(
+        loader.dataset,
+        batch_size=batch_size,
+        sampler=indices,
+        num_workers=loader.num_workers,
+        collate_fn=loader.collate_fn,
+        pin_memory=loader.pin_memory,
+        drop_last=loader.drop_last,
+        worker_init_fn=loader.worker_init_fn,
+        generator=torch.Generator().manual_seed(seed),
+    )
+
+
+def _epoch_indices(state: TrainState, dataset, epoch: int) -> list[int]:
+    """This process's share of epoch ``epoch``: ``DistributedSampler``'s for the seed."""
+    sampler = DistributedSampler(
+        dataset, num_replicas=state.world.size, rank=state.world.rank, seed=state.config.seed
+    )
+    sampler.set_epoch(epoch)
+    return list(sampler)
+
+
+def _epoch_batches(state: TrainState, loader: DataLoader, epoch: int) -> DataLoader:
+    """The batches of ``epoch`` (0-based) not yet trained on: a pure function of the seed."""
+    if hasattr(loader.dataset, "set_epoch"):
+        loader.dataset.set_epoch(epoch)  # the epoch's augmentation
+    done = (state.step - epoch * state.steps_per_epoch) * state.local_batch
+    indices = _epoch_indices(state, loader.dataset, epoch)[done:]
+    return _loader_like(loader, indices, state.local_batch, state.config.seed + epoch)
 
 
 def _test(state: TrainState, loader: DataLoader) -> tuple[float, float]:
     """:func:`evaluate` on ``loader``, each image counted once across processes."""
     state.world.broadcast_buffers(state.model)  # BN statistics: rank 0's, so all ranks agree
-    sampler = EpochSampler(
-        len(loader.dataset),
-        shuffle=False,
-        num_replicas=state.world.size,
-        rank=state.world.rank,
-        pad=False,
-    )
-    batches = _loader_like(loader, sampler, loader.batch_size or 256, 0)
+    indices = range(state.world.rank, len(loader.dataset), state.world.size)
+    batches = _loader_like(loader, indices, loader.batch_size or 256, 0)
+    loss_fn = None if state.loss_fn is F.cross_entropy else state.loss_fn
     sums = _evaluation_sums(
-        state.model, batches, None, state.device, state.amp, state.memory_format
+        state.model, batches, loss_fn, state.device, state.autocast(), state.memory_format
     )
     loss_sum, wrong, count = state.world.sum(torch.tensor(sums, dtype=torch.float64)).tolist()
     return loss_sum / count, 100.0 * wrong / count
+
+
+def _amp_dtype(config: TrainConfig, device: torch.device) -> torch.dtype | None:
+    """Autocast's dtype for ``config`` on ``device``; None (with a warning) where unsupported."""
+    if not config.amp:
+        return None
+    dtype = getattr(torch, config.amp_dtype)
+    if device.type == "cuda" and (dtype == torch.float16 or torch.cuda.is_bf16_supported()):
+        return dtype
+    if device.type == "cpu" and dtype == torch.bfloat16:
+        return dtype
+    warnings.warn(f"TrainConfig.amp: {config.amp_dtype} is not used on {device}", stacklevel=4)
+    return None
+
+
+def _start(model, train_loader, config, world, identity, optimizer, loss) -> TrainState:
+    """Device, seeds, optimiser and an empty history: the state of step 0."""
+    if config.threads is not None:
+        torch.set_num_threads(config.threads)
+    device = pick_device(config.device)
+    if device.type == "cuda" and world.size > 1 and device.index is None:
+        device = torch.device("cuda", torch.cuda.current_device())  # LOCAL_RANK's, see ddp
+    for flag in ("channels_last", "sync_bn"):
+        if getattr(config, flag) and device.type != "cuda":
+            warnings.warn(
+                f"TrainConfig.{flag} applies on CUDA only; ignored on {device}", stacklevel=3
+            )
+    amp_dtype = _amp_dtype(config, device)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    random.seed(config.seed)
+    if train_loader.batch_size % world.size:
+        raise ValueError(
+            f"batch size {train_loader.batch_size} must divide among {world.size} processes"
+        )
+    local_batch = train_loader.batch_size // world.size
+    channels_last = config.channels_last and device.type == "cuda"
+    memory_format = torch.channels_last if channels_last else torch.preserve_format
+    model.to(device, memory_format=memory_format)
+    if config.sync_bn and world.size > 1 and device.type == "cuda":  # needs GPU modules
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    net = model
+    if world.size > 1:
+        ids = [device.index] if device.type == "cuda" else None
+        net = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    optimizer = _build_optimizer(optimizer, model, config)
+    state = TrainState(
+        config=config,
+        model=model,
+        net=net,
+        optimizer=optimizer,
+        loss_fn=loss,
+        scaler=torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16),
+        device=device,
+        amp_dtype=amp_dtype,
+        memory_format=memory_format,
+        world=world,
+        local_batch=local_batch,
+        history=History(),
+        identity={**identity, "optimizer": _name(type(optimizer)), "loss": _name(loss)},
+        warming_up=config.warmup,
+    )
+    indices = _epoch_indices(state, train_loader.dataset, 0)
+    state.history.steps_per_epoch = len(_loader_like(train_loader, indices, local_batch, 0))
+    if state.steps_per_epoch == 0:
+        raise ValueError(f"the training loader has no full batch of {local_batch} (drop_last)")
+    return state
 
 
 def fit(
@@ -748,6 +815,8 @@ def fit(
     data: Loaders | tuple[DataLoader, DataLoader],
     config: TrainConfig | None = None,
     *,
+    optimizer: OptimizerFactory = sgd,
+    loss: LossFn = F.cross_entropy,
     checkpoint: str | Path | None = None,
     resume: bool | str | Path = False,
     callbacks: Sequence[Callable[[FitEvent], None]] = (),
@@ -759,21 +828,29 @@ def fit(
         model: e.g. ``resnet_edu.resnet20(num_classes=data.num_classes)``; trained in place.
         data: :class:`resnet_edu.data.Loaders`, or a ``(train, test)`` pair of DataLoaders. The
             training loader's dataset, batch size, workers and collate function are used; the
-            order is ``fit``'s own (seeded by ``config.seed`` and the epoch).
+            order is ``fit``'s own (seeded by ``config.seed`` and the epoch). Labels must be
+            class indices (integers in ``[0, classes)``); they are checked before step 1 (all
+            of them if the dataset holds them in one tensor, else the first batch's).
         config: the recipe; ``TrainConfig()`` (the paper's) if ``None``.
+        optimizer: a factory ``(parameters, config) -> torch.optim.Optimizer``; :func:`sgd`,
+            the paper's, by default. The schedule sets every group's learning rate each step.
+        loss: ``loss(logits, labels) -> batch-mean loss``; cross-entropy by default. Also the
+            test loss.
         checkpoint: file to write checkpoints to (every ``config.checkpoint_every`` steps, at
             each epoch end, and at the end); ``None`` writes none. While ``fit`` runs, no other
-            process can use it (:func:`resnet_edu.checkpoint.run_lock`).
+            process can use it (:func:`resnet_edu.checkpoint.run_lock`), and its folder must be
+            writable (checked before step 1).
         resume: ``False`` starts afresh; ``True`` continues from ``checkpoint`` if that file
             exists (else starts afresh); a path continues from that file (which must exist).
-            The run must be the checkpoint's (see :meth:`TrainState.load_state_dict`); the
-            result equals the uninterrupted run's. A finished run is only read back.
+            The experiment must be the checkpoint's (model, data, recipe; else a ValueError);
+            another machine setting (threads, device, precision) only warns. On the same
+            machine the result equals the uninterrupted run's. A finished run is only read back.
         callbacks: functions called with a :class:`FitEvent` after each step, checkpoint and
             epoch, on every process.
         identity: what the checkpoint must also match, as plain values, e.g. ``{"model":
             "plain20", "data": "digits"}`` (a plain net and its ResNet twin with shortcut A have
             the same parameters, so only a name tells them apart). The model's class, the
-            data's sizes and the machine settings are recorded and compared anyway.
+            data's sizes, the optimiser and the loss are recorded and compared anyway.
 
     Returns:
         The history, also stored in the checkpoint. Under ``torchrun`` every process returns
@@ -781,8 +858,10 @@ def fit(
 
     Raises:
         resnet_edu.checkpoint.CheckpointError: the checkpoint to resume from is unreadable.
-        ValueError: resuming another run; bad arguments (before the first step).
-        NonFiniteLossError: the loss became NaN or infinite (training diverged).
+        ValueError, TypeError: bad arguments or labels, or resuming another run (all before
+            the first step).
+        NonFiniteLossError: the loss became NaN or infinite (training diverged, or the input
+            did).
 
     Example:
         >>> data = digits()
@@ -790,11 +869,12 @@ def fit(
         >>> history = fit(model, data, TrainConfig(epochs=3), checkpoint="run/ckpt.pt")
     """
     config = TrainConfig() if config is None else config
-    train_loader, test_loader = _check_fit(model, data, config, callbacks)
+    train_loader, test_loader = _check_fit(model, data, config, optimizer, loss, callbacks)
     identity = {**_describe(model, data, train_loader, test_loader), **_check_identity(identity)}
     checkpoint, resume = _check_paths(checkpoint, resume)
     with ddp.process_group() as world, _owned(checkpoint, world):
-        state = _start(model, train_loader, config, world, identity)
+        state = _start(model, train_loader, config, world, identity, optimizer, loss)
+        _check_labels(state, train_loader)
         if resume:
             state.load_state_dict(load_checkpoint(resume), resume)
 
@@ -804,7 +884,7 @@ def fit(
 
         def save(epoch: int) -> None:
             if checkpoint is not None:
-                state.save(checkpoint)
+                _save(state, checkpoint)
                 notify("checkpoint", epoch)
 
         bar = _progress_bar(state)
@@ -816,11 +896,10 @@ def fit(
                 notify("step", epoch + 1)
                 every = config.checkpoint_every
                 if every and state.step % every == 0 and state.step % state.steps_per_epoch:
-                    state.flush()  # epoch ends checkpoint below, after evaluation
-                    save(epoch + 1)
+                    save(epoch + 1)  # an epoch's end is saved below, after its evaluation
 
-            train_one_epoch(state, state.epoch_loader(train_loader, epoch), on_step)
-            state.end_epoch(*_test(state, test_loader))
+            train_one_epoch(state, _epoch_batches(state, train_loader, epoch), on_step)
+            _end_epoch(state, *_test(state, test_loader))
             _report(bar, state)
             save(epoch + 1)
             notify("epoch", epoch + 1)
@@ -867,11 +946,17 @@ def _unpack(data: Any) -> tuple[DataLoader, DataLoader]:
     )
 
 
-def _check_fit(model, data, config, callbacks) -> tuple[DataLoader, DataLoader]:
+def _check_fit(model, data, config, optimizer, loss, callbacks) -> tuple[DataLoader, DataLoader]:
     """Every argument of :func:`fit` that can be wrong, checked before anything runs."""
     check_module("model", model)
     if not isinstance(config, TrainConfig):
         raise TypeError(f"config must be a TrainConfig, got {type(config).__name__}")
+    for name, value, accepted in (
+        ("optimizer", optimizer, "(parameters, config) -> torch.optim.Optimizer"),
+        ("loss", loss, "(logits, labels) -> loss"),
+    ):
+        if not callable(value) or isinstance(value, torch.optim.Optimizer):
+            raise TypeError(f"{name} must be a function {accepted}, got {value!r}")
     train_loader, test_loader = _unpack(data)
     if train_loader.batch_size is None:
         raise ValueError("the training DataLoader needs a batch_size (no custom batch_sampler)")
@@ -884,6 +969,48 @@ def _check_fit(model, data, config, callbacks) -> tuple[DataLoader, DataLoader]:
         if not callable(callback):
             raise TypeError(f"callbacks[{i}] must be a function of a FitEvent, got {callback!r}")
     return train_loader, test_loader
+
+
+def _build_optimizer(factory: OptimizerFactory, model: nn.Module, config: TrainConfig):
+    optimizer = factory(model.parameters(), config)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(
+            "optimizer must be a function (parameters, config) -> torch.optim.Optimizer; it "
+            f"returned {type(optimizer).__name__}"
+        )
+    return optimizer
+
+
+@torch.no_grad()
+def _check_labels(state: TrainState, loader: DataLoader) -> None:
+    """Labels are class indices of the model: integers in ``[0, classes)``, before step 1.
+
+    Without this, torch says "Target 4 is out of bounds" from inside the loss.
+    """
+    dataset = loader.dataset
+    images, labels = next(iter(DataLoader(dataset, batch_size=2, collate_fn=loader.collate_fn)))
+    if isinstance(getattr(dataset, "labels", None), Tensor):  # resnet_edu.data.ImageTensors
+        labels = dataset.labels
+    elif isinstance(dataset, TensorDataset):
+        labels = dataset.tensors[-1]
+    if not isinstance(labels, Tensor) or labels.is_floating_point() or labels.dtype == torch.bool:
+        what = labels.dtype if isinstance(labels, Tensor) else type(labels).__name__
+        raise TypeError(
+            f"labels must be integer class indices (torch.long), got {what}; convert them with "
+            "labels.long()"
+        )
+    with eval_mode(state.model), state.autocast():
+        logits = state.model(images[:1].to(state.device, memory_format=state.memory_format))
+    if logits.dim() != 2:
+        raise ValueError(f"model must return logits (N, classes), got shape {tuple(logits.shape)}")
+    classes = logits.shape[1]
+    low, high = int(labels.min()), int(labels.max())
+    if low < 0 or high >= classes:
+        raise ValueError(
+            f"labels must be class indices in [0, {classes}) for this model ({classes} "
+            f"outputs), got labels from {low} to {high}; build the model with "
+            f"num_classes={high + 1}, or fix the labels"
+        )
 
 
 def _check_identity(identity: Any) -> dict[str, Any]:
@@ -900,11 +1027,13 @@ def _check_identity(identity: Any) -> dict[str, Any]:
     return dict(identity)
 
 
+def _name(thing: Any) -> str:
+    return f"{getattr(thing, '__module__', '?')}.{getattr(thing, '__qualname__', repr(thing))}"
+
+
 def _describe(model, data, train_loader, test_loader) -> dict[str, Any]:
     """What a checkpoint of this model and data must match (besides ``identity``)."""
-    described: dict[str, Any] = {
-        "model_class": f"{type(model).__module__}.{type(model).__qualname__}"
-    }
+    described: dict[str, Any] = {"model_class": _name(type(model))}
     if isinstance(getattr(model, "residual", None), bool):
         described["residual"] = model.residual
     described.update(

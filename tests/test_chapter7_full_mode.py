@@ -11,6 +11,7 @@ exactly the histories of an uninterrupted run.
 from __future__ import annotations
 
 import math
+import warnings
 
 import pytest
 import torch
@@ -71,28 +72,50 @@ def test_the_recipe_and_table6_come_from_the_paper_module():
     assert paper_config(paper.CIFAR.warmup_from_depth).warmup_until_error == 80.0
 
 
-def test_a_finished_gpu_run_reopens_on_a_cpu_runtime(tmp_path):
-    """Chapter 7, full mode: the run finished on a GPU (amp, channels_last); the notebook is
-    reopened on a CPU runtime with the same cell. Reading the finished histories must work,
-    although continuing an unfinished run on another machine setting is refused."""
-    data = _stand_in()
-    config = _tiny(20, data)
-    run_table6([8], data, config, tmp_path, residual=(True,))
-    path = tmp_path / "resnet8.pt"
+def _as_if_on_a_gpu(path) -> dict:
+    """Rewrite the checkpoint at ``path`` as a GPU run with amp and channels_last would have."""
     state = torch.load(path, weights_only=True)
-    state["machine"] = {**state["machine"], "device": "cuda", "threads": None, "amp": True}
+    state["machine"] = {**state["machine"], "device": "cuda", "threads": None, "amp": "float16"}
     state["machine"]["channels_last"] = True
     state["config"] = {**state["config"], "amp": True, "channels_last": True}
     save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
-    before = path.read_bytes()
-    reopened = run_table6([8], data, config, tmp_path, residual=(True,))  # amp=False here
+    return state
+
+
+def test_a_finished_gpu_run_reopens_on_a_cpu_runtime(tmp_path):
+    """Chapter 7, full mode: the run finished on a GPU (amp, channels_last); the notebook is
+    reopened on a CPU runtime with the same cell. The finished histories are read back."""
+    data = _stand_in()
+    config = _tiny(20, data)
+    run_table6([8], data, config, tmp_path, residual=(True,))
+    state = _as_if_on_a_gpu(tmp_path / "resnet8.pt")
+    before = (tmp_path / "resnet8.pt").read_bytes()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a finished run is only read: no machine warning
+        reopened = run_table6([8], data, config, tmp_path, residual=(True,))  # amp=False here
     assert reopened["resnet8"].to_dict() == History.from_dict(state["history"]).to_dict()
-    assert path.read_bytes() == before  # read back, not retrained or rewritten
-    # the same checkpoint one step short of the end: continuing on the CPU is refused
-    state["step"] -= 1
-    save_checkpoint(path, {k: v for k, v in state.items() if k not in ("format", "version")})
-    with pytest.raises(ValueError, match="device is 'cuda' in the checkpoint but 'cpu' now"):
-        run_table6([8], data, config, tmp_path, residual=(True,))
+    assert (tmp_path / "resnet8.pt").read_bytes() == before  # read back, not retrained
+
+
+def test_an_unfinished_gpu_run_continues_on_a_cpu_runtime_with_a_warning(tmp_path):
+    """Colab gave a GPU, then only a CPU: the run continues (the machine is not the
+    experiment), and says once that its numbers now differ slightly."""
+    data = _stand_in()
+    config = _tiny(20, data, checkpoint_every=2)
+
+    def die(event):
+        if event.kind == "step" and event.step == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_table6([8], data, config, tmp_path, residual=(True,), callbacks=[die])
+    _as_if_on_a_gpu(tmp_path / "resnet8.pt")
+    with pytest.warns(UserWarning) as caught:
+        history = run_table6([8], data, config, tmp_path, residual=(True,))["resnet8"]
+    (warning,) = caught  # once
+    assert "device is 'cuda' in the checkpoint but 'cpu' now" in str(warning.message)
+    assert "amp is 'float16' in the checkpoint but None now" in str(warning.message)
+    assert history.epoch == [1, 2] and len(history.loss) == 2 * len(data.train)
 
 
 def test_full_mode_path_trains_checkpoints_and_resumes_exactly(tmp_path):

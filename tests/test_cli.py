@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import json
 import os
 import signal
@@ -71,14 +70,16 @@ def test_existing_run_needs_resume(tmp_path, capsys):
 def test_recipe_flags_are_generated_from_train_config():
     parser = build_parser()
     flags = {a.dest: a for a in parser._actions}
-    source = inspect.getsource(TrainConfig)
     for f in dataclasses.fields(TrainConfig):
         action = flags[f.name]
         assert action.default == f.default, f.name  # one default: the dataclass's
-        comment = source.split(f"    {f.name}: ", 1)[1].split("  # ", 1)[1].splitlines()[0]
-        assert action.help.replace("%%", "%") == comment, f.name  # one description
-    args = parser.parse_args(["--model", "resnet20", "--out", "x", "--no-progress", "--amp"])
-    assert (args.progress, args.amp, args.milestones) == (False, True, (0.5, 0.75))
+        assert action.help.replace("%%", "%") == f.metadata["help"], f.name  # one description
+    argv = ["--model", "resnet20", "--out", "x", "--no-progress", "--amp", "--threads", "3"]
+    args = parser.parse_args([*argv, "--amp-dtype", "bfloat16", "--milestones", "0.3", "0.6"])
+    assert (args.progress, args.amp, args.amp_dtype) == (False, True, "bfloat16")
+    assert (args.threads, args.milestones, args.warmup_until_error) == (3, [0.3, 0.6], None)
+    args = parser.parse_args([*argv, "--warmup-until-error", "80"])
+    assert (args.milestones, args.warmup_until_error, args.lr) == ((0.5, 0.75), 80.0, 0.1)
 
 
 def test_offline_cifar10_is_one_clear_message(tmp_path, capsys):

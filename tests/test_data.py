@@ -14,10 +14,9 @@ import pytest
 import torch
 import torchvision
 from sklearn.datasets import load_digits
-from torch.utils.data import DistributedSampler
 
 from resnet_edu import data
-from resnet_edu.data import DatasetUnavailableError, EpochSampler, ImageTensors
+from resnet_edu.data import DatasetUnavailableError, ImageTensors
 
 
 def _all(loader):
@@ -49,7 +48,7 @@ def test_digits_split_normalisation_and_shapes():
     assert abs(x.mean().item()) < 1e-4 and abs(x.std().item() - 1) < 1e-3
     assert x.shape[1:] == (3, 32, 32) and torch.equal(x[:, 0], x[:, 2])
     assert (d.num_classes, d.in_channels, d.image_size) == (10, 3, 32)
-    assert d.names == tuple("0123456789") and d.val is None
+    assert d.names == tuple("0123456789")
     train, test = d  # unpacks as a pair
     assert train is d.train and test is d.test
     assert train_x.shape == (len(train_y), 3, 32, 32)
@@ -76,28 +75,6 @@ def test_digits_rejects_bad_arguments(kwargs):
         data.digits(**kwargs)
 
 
-@pytest.mark.parametrize("n, replicas, epoch", [(10, 1, 0), (11, 2, 3), (7, 3, 1), (2, 4, 5)])
-def test_epoch_sampler_matches_distributed_sampler(n, replicas, epoch):
-    for rank in range(replicas):
-        ref = DistributedSampler(range(n), num_replicas=replicas, rank=rank, seed=5)
-        ref.set_epoch(epoch)
-        ours = EpochSampler(n, seed=5, num_replicas=replicas, rank=rank)
-        ours.set_epoch(epoch)
-        assert list(ours) == list(ref) and len(ours) == len(ref)
-        ours.set_epoch(epoch, start=1)
-        assert list(ours) == list(ref)[1:] and len(ours) == len(ref) - 1
-
-
-def test_epoch_sampler_without_padding_counts_each_index_once():
-    shards = [
-        list(EpochSampler(7, shuffle=False, num_replicas=3, rank=r, pad=False)) for r in (0, 1, 2)
-    ]
-    assert sorted(sum(shards, [])) == list(range(7))
-    assert [
-        len(EpochSampler(7, shuffle=False, num_replicas=3, rank=r, pad=False)) for r in (0, 1, 2)
-    ] == [3, 2, 2]
-
-
 def test_augmentation_is_pad_crop_flip_and_a_function_of_seed_and_epoch():
     torch.manual_seed(0)
     images = torch.randint(0, 256, (6, 3, 8, 8), dtype=torch.uint8)
@@ -120,7 +97,7 @@ def test_synthetic_runs_the_cifar_path():
     d = data.synthetic(num_train=200, num_test=40, val_split=20, batch_size=32)
     x, y = next(iter(d.train))
     assert x.shape == (32, 3, 32, 32) and x.dtype == torch.float32
-    assert len(d.train.dataset) == 180 and len(d.val.dataset) == 20 and len(d.test.dataset) == 40
+    assert len(d.train.dataset) == 180 and len(d.test.dataset) == 40  # 20 left out
     assert d.train.dataset.augment and not d.test.dataset.augment
     assert d.train.dataset.images.dtype == torch.uint8
 
@@ -148,9 +125,10 @@ def test_cifar10_on_files_in_torchvisions_format(tmp_path, monkeypatch):
     # our files have other MD5 sums than the real ones; everything else is torchvision's code
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
     d = data.cifar10(tmp_path, val_split=20, batch_size=16, test_batch_size=8)
-    assert (len(d.train.dataset), len(d.val.dataset), len(d.test.dataset)) == (130, 20, 40)
+    assert (len(d.train.dataset), len(d.test.dataset)) == (130, 40)  # 20 of 150 left out
     assert d.names == data.CIFAR10_CLASSES and (d.num_classes, d.in_channels) == (10, 3)
-    assert torch.bincount(d.val.dataset.labels).tolist() == [2] * 10  # stratified
+    # stratified: 2 of each class's 15 training images left out
+    assert torch.bincount(d.train.dataset.labels).tolist() == [13] * 10
     # images are the file's bytes in NCHW order, normalised with the 130 training images' stats
     with open(folder / "test_batch", "rb") as f:
         raw = torch.from_numpy(pickle.load(f)["data"]).view(-1, 3, 32, 32)

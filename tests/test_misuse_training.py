@@ -9,6 +9,7 @@ files, another run's checkpoint, a diverging loss, a launcher that is missing.
 from __future__ import annotations
 
 import errno
+import json
 import math
 import os
 import shutil
@@ -22,7 +23,7 @@ import pytest
 import torch
 
 from resnet_edu import checkpoint as ckpt
-from resnet_edu import data
+from resnet_edu import cli, data
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.cli import main
 from resnet_edu.ddp import process_group
@@ -322,7 +323,6 @@ def finished_run(tmp_path_factory):
     [
         (["--model", "resnet20"], ("'plain20'", "'resnet20'")),
         (["--model", "plain20", "--digits-size", "32"], ("8", "32")),
-        (["--model", "plain20", "--threads", "2"], ("threads is 1", "2 now")),
         (["--model", "plain20", "--lr", "0.05"], ("0.1", "0.05")),
     ],
 )
@@ -339,6 +339,37 @@ def test_resume_of_another_run_is_refused_and_args_json_kept(
     line = _one_error_line(capsys)
     assert "cannot resume" in line and all(name in line for name in names), line
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # args.json too
+
+
+def test_a_run_resumed_on_other_threads_warns_in_one_line_and_finishes(
+    tmp_path, monkeypatch, capsys
+):
+    """Threads, device and precision change only the machine: the run continues, with a
+    warning, instead of being refused."""
+    argv = ["--model", "plain20", *SMALL, "--epochs", "1", "--batch-size", "256"]
+    argv += ["--checkpoint-every", "2", "--out", str(tmp_path / "out")]
+    real_fit = cli.fit
+
+    def interrupted(*args, **kwargs):  # the session ends at step 3, after the step-2 checkpoint
+        def stop(event):
+            if event.kind == "step" and event.step == 3:
+                raise RuntimeError("the session ended")
+
+        return real_fit(*args, **{**kwargs, "callbacks": [*kwargs["callbacks"], stop]})
+
+    monkeypatch.setattr(cli, "fit", interrupted)
+    assert main(argv) == 2 and "the session ended" in _one_error_line(capsys)
+    monkeypatch.setattr(cli, "fit", real_fit)
+    threads = torch.get_num_threads()
+    try:
+        assert main([*argv, "--threads", "2", "--resume"]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("warning: resuming"), lines
+    assert "threads is 1 in the checkpoint but 2 now" in lines[0]
+    history = json.loads((tmp_path / "out" / "history.json").read_text())
+    assert len(history["loss"]) == 6 and history["epoch"] == [1]  # 1437 images, batches of 256
 
 
 def test_a_finished_run_reopens_with_other_machine_settings(finished_run, tmp_path, capsys):

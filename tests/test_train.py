@@ -63,8 +63,10 @@ def test_config_rejects_bad_values(kwargs):
 
 def test_learning_rate_steps_down_at_the_milestones():
     c = TrainConfig()
-    lrs = [learning_rate(c, s, 64_000, warming_up=False) for s in (0, 31_999, 32_000, 48_000)]
-    assert lrs == [0.1, 0.1, 0.1 * 0.1, 0.1 * 0.1 * 0.1]
+    steps = (0, 31_999, 32_000, 47_999, 48_000, 63_999)
+    lrs = [learning_rate(c, s, 64_000, warming_up=False) for s in steps]
+    # the paper: 0.1, "divide it by 10 at 32k and 48k iterations"
+    assert lrs == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rel=1e-12)
     assert learning_rate(c, 50_000, 64_000, warming_up=True) == c.warmup_lr
 
 
@@ -98,31 +100,27 @@ def test_loss_falls_on_digits_for_resnet20(digits):
 
 
 def test_step_error_is_each_steps_batch_error_before_its_update():
-    """The reference: the logits of every training forward (a hook) against the batch's labels
-    (the collate function sees each batch in step order)."""
+    """The reference: each training forward's logits (a hook), against the labels of the images
+    it was given (found by matching the images to the dataset's)."""
     x, y = torch.randn(70, 3, 8, 8), torch.randint(0, 4, (70,))
-    labels, wrong = [], []
-
-    def collate(batch):
-        images, targets = torch.utils.data.default_collate(batch)
-        labels.append(targets)
-        return images, targets
+    wrong, sizes = [], []
 
     def hook(module, inputs, logits):
         if module.training:  # fit's test pass runs in eval mode
-            wrong.append(int((logits.argmax(1) != labels[len(wrong)]).sum()))
+            index = (inputs[0].flatten(1)[:, None] == x.flatten(1)[None]).all(-1).int().argmax(1)
+            wrong.append(int((logits.argmax(1) != y[index]).sum()))
+            sizes.append(len(index))
 
     ds = torch.utils.data.TensorDataset(x, y)
-    train = torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True, collate_fn=collate)
+    train = torch.utils.data.DataLoader(ds, batch_size=16, shuffle=True)
     test = torch.utils.data.DataLoader(ds, batch_size=70)
     model = _tiny()
     model.register_forward_hook(hook)
     h = fit(model, (train, test), TrainConfig(epochs=2, lr=0.05, **QUIET))
-    sizes = [len(t) for t in labels]
     assert sizes == [16, 16, 16, 16, 6] * 2 and len(h.step_error) == len(h.loss) == 10
     assert h.step_error == [100.0 * w / n for w, n in zip(wrong, sizes, strict=True)]
     assert len(set(h.step_error)) > 1  # the batches differ
-    # the epoch's training error is the same count over the whole epoch
+    # the epoch's training error counts the same answers over the whole epoch
     assert h.train_error == [
         pytest.approx(100 * sum(wrong[:5]) / 70),
         pytest.approx(100 * sum(wrong[5:]) / 70),
@@ -287,3 +285,104 @@ def test_evaluate_is_mean_loss_and_error_in_eval_mode_and_restores_the_mode():
     mse = lambda out, t: (out.softmax(1) - F.one_hot(t, 10)).pow(2).mean()  # noqa: E731
     expected = (16 * mse(logits[:16], y[:16]) + 24 * mse(logits[16:], y[16:])) / 40
     assert evaluate(model, batches, loss_fn=mse)[0] == pytest.approx(expected.item(), rel=1e-6)
+
+
+def _pair(n: int = 48, classes: int = 4, batch_size: int = 16):
+    x, y = torch.randn(n, 3, 8, 8), torch.randint(0, classes, (n,))
+    ds = torch.utils.data.TensorDataset(x, y)
+    loader = torch.utils.data.DataLoader
+    return loader(ds, batch_size=batch_size, shuffle=True), loader(ds, batch_size=n)
+
+
+def test_fit_takes_an_optimizer_factory_and_a_loss(tmp_path):
+    data = _pair()
+    config = TrainConfig(epochs=2, lr=0.01, **QUIET)
+    seen = []
+
+    def smoothed(logits, labels):  # another loss, recording what it returned
+        value = F.cross_entropy(logits, labels, label_smoothing=0.2)
+        seen.append(value.item())
+        return value
+
+    def adam(params, config):
+        return torch.optim.Adam(params, lr=config.lr)
+
+    model = _tiny()
+    h = fit(model, data, config, optimizer=adam, loss=smoothed, checkpoint=tmp_path / "c.pt")
+    # per epoch: 3 training steps, then the test set in one batch, each with the given loss
+    assert h.loss == seen[0:3] + seen[4:7] and h.test_loss == [seen[3], seen[7]]
+    assert h.test_loss[-1] == pytest.approx(evaluate(model, data[1], loss_fn=smoothed)[0])
+    state = load_checkpoint(tmp_path / "c.pt")
+    assert set(state["optimizer"]["state"][0]) == {"step", "exp_avg", "exp_avg_sq"}  # Adam's
+    assert (
+        state["optimizer"]["param_groups"][0]["lr"] == h.lr[-1] == pytest.approx(1e-4)
+    )  # schedule
+    # another optimiser or loss is another experiment: resuming it is refused
+    with pytest.raises(ValueError, match="optimizer is 'torch.optim.adam.Adam' in the check"):
+        fit(_tiny(), data, config, loss=smoothed, resume=tmp_path / "c.pt")
+    with pytest.raises(ValueError, match="loss is '.*smoothed' in the checkpoint but 'torch"):
+        fit(_tiny(), data, config, optimizer=adam, resume=tmp_path / "c.pt")
+
+
+def test_the_default_optimizer_is_the_papers_sgd():
+    data = _pair()
+    config = TrainConfig(epochs=1, **QUIET)
+    by_hand = fit(
+        _tiny(),
+        data,
+        config,
+        optimizer=lambda params, c: torch.optim.SGD(
+            params, lr=0.1, momentum=0.9, weight_decay=1e-4
+        ),
+    )
+    assert fit(_tiny(), data, config) == by_hand
+
+
+def test_bfloat16_autocast_trains_on_the_cpu_and_resumes_exactly(tmp_path):
+    data = _pair()
+    config = TrainConfig(epochs=2, amp=True, amp_dtype="bfloat16", checkpoint_every=2, **QUIET)
+    dtypes = set()
+    model = _tiny()
+    model.conv1.register_forward_hook(lambda m, i, out: dtypes.add(out.dtype))
+    reference = fit(model, data, config)
+    assert dtypes == {torch.bfloat16}  # every forward, training and test, in bfloat16
+    assert all(math.isfinite(v) for v in reference.loss) and len(reference.loss) == 6
+    with pytest.raises(Crash):
+        fit(_tiny(), data, config, checkpoint=tmp_path / "c.pt", callbacks=[_crash_at(3)])
+    assert load_checkpoint(tmp_path / "c.pt")["machine"]["amp"] == "bfloat16"
+    resumed = fit(_tiny(), data, config, checkpoint=tmp_path / "c.pt", resume=True)
+    assert resumed == reference
+    assert reference != fit(_tiny(), data, dataclasses.replace(config, amp=False))
+    with pytest.warns(UserWarning, match="float16 is not used on cpu"):
+        fit(_tiny(), data, dataclasses.replace(config, amp_dtype="float16", epochs=1))
+
+
+def test_the_data_order_of_each_epoch_is_distributed_samplers_for_the_seed():
+    x, y = torch.randn(40, 3, 8, 8), torch.randint(0, 4, (40,))
+    order = []
+
+    def hook(module, inputs, logits):
+        if module.training:
+            order.extend(
+                (inputs[0].flatten(1)[:, None] == x.flatten(1)[None])
+                .all(-1)
+                .int()
+                .argmax(1)
+                .tolist()
+            )
+
+    ds = torch.utils.data.TensorDataset(x, y)
+    loader = torch.utils.data.DataLoader
+    model = _tiny()
+    model.register_forward_hook(hook)
+    fit(
+        model,
+        (loader(ds, batch_size=16), loader(ds, batch_size=40)),
+        TrainConfig(epochs=2, seed=7, **QUIET),
+    )
+    expected = []
+    for epoch in (0, 1):
+        sampler = torch.utils.data.DistributedSampler(ds, num_replicas=1, rank=0, seed=7)
+        sampler.set_epoch(epoch)
+        expected += list(sampler)
+    assert order == expected and sorted(order[:40]) == list(range(40))
