@@ -171,6 +171,12 @@ def term_anchor(term: str) -> str:
 # --------------------------------------------------------------------------- bibliography
 
 
+def _latex_text(latex: str) -> str:
+    from pybtex.richtext import Text
+
+    return str(Text.from_latex(latex)).strip()
+
+
 class Bibliography:
     """``references.bib`` read with pybtex: author-year labels and short reference entries."""
 
@@ -178,12 +184,6 @@ class Bibliography:
         from pybtex.database import parse_file
 
         self.entries = parse_file(str(path)).entries
-
-    @staticmethod
-    def _text(latex: str) -> str:
-        from pybtex.richtext import Text
-
-        return str(Text.from_latex(latex)).strip()
 
     def _entry(self, key: str):
         if key not in self.entries:
@@ -194,7 +194,7 @@ class Bibliography:
         persons = self._entry(key).persons.get("author") or self._entry(key).persons.get("editor")
         if not persons:
             raise ValueError(f"cite: entry {key!r} has no author")
-        return [self._text(" ".join(p.prelast_names + p.last_names)) for p in persons]
+        return [_latex_text(" ".join(p.prelast_names + p.last_names)) for p in persons]
 
     def year(self, key: str) -> str:
         return self._entry(key).fields.get("year", "n.d.")
@@ -214,11 +214,11 @@ class Bibliography:
         names = []
         for p in persons:
             initials = " ".join(f"{n[0]}." for n in p.first_names + p.middle_names if n)
-            last = self._text(" ".join(p.prelast_names + p.last_names))
+            last = _latex_text(" ".join(p.prelast_names + p.last_names))
             names.append(f"{last}, {initials}".rstrip(", ") if initials else last)
         who = ", ".join(names[:-1]) + (" and " if len(names) > 1 else "") + names[-1]
         fields = entry.fields
-        title = self._text(fields.get("title", key))
+        title = _latex_text(fields.get("title", key))
         venue = next(
             (
                 fields[f]
@@ -229,9 +229,9 @@ class Bibliography:
         )
         line = f"{who} ({self.year(key)}). *{title}*."
         if venue:
-            line += f" {self._text(venue)}."
+            line += f" {_latex_text(venue)}."
         if "note" in fields:
-            line += f" {self._text(fields['note'])}."
+            line += f" {_latex_text(fields['note'])}."
         if "url" in fields:
             line += f" <{fields['url']}>"
         elif "doi" in fields:
@@ -404,7 +404,9 @@ def _options(body: list[str]) -> tuple[dict[str, str], list[str]]:
 
 
 class Converter:
-    """Rewrites one chapter's MyST Markdown into Markdown that Colab renders."""
+    """Rewrites one chapter's MyST Markdown into Markdown that Colab renders: this class walks
+    the parsed blocks and paragraphs; ``directive``, ``role`` and ``_destination`` below say
+    what each construct becomes."""
 
     def __init__(self, stem: str, book: Book, bib: Bibliography):
         self.stem, self.book, self.bib = stem, book, bib
@@ -427,7 +429,6 @@ class Converter:
             lines[start:end] = new
         return lines
 
-    # ---- blocks
     def _block(self, token: Token, opening: str) -> list[str] | None:
         """What replaces a block token's lines, or None to keep them."""
         if token.type in ("myst_target", "myst_line_comment", "myst_block_break"):
@@ -435,66 +436,14 @@ class Converter:
         if token.type == "amsmath":  # a bare environment: Colab wants it in $$
             return ["$$", *token.content.splitlines(), "$$"]
         if token.type == "math_block_label":
-            number = self._number(self.book.equations, token.info, "eq")
-            return [f"$${token.content}\\tag{{{number}}} $$"]
+            return [f"$${token.content}\\tag{{{_number(self, 'eq', token.info)}}} $$"]
         if token.type in FENCES and (m := DIRECTIVE.match(token.info.strip())):
-            self._check_nesting(token, opening)
-            new = self.directive(m["name"], m["arg"].strip(), token.content.splitlines())
+            _check_nesting(self, token, opening)
+            new = directive(self, m["name"], m["arg"].strip(), token.content.splitlines())
             head = opening[: opening.index(token.markup)]  # a list item's or a quote's
             rest = re.sub(r"[^>]", " ", head)
             return [((head if i == 0 else rest) + x).rstrip() for i, x in enumerate(new)]
         return None
-
-    def _check_nesting(self, token: Token, opening: str) -> None:
-        """A directive opened with ``` that contains a ```python block is closed by that block's
-        closing fence (CommonMark), in the book as here: the rest shows as raw markup."""
-        inner = re.compile(rf"^\s*{re.escape(token.markup[0])}{{{len(token.markup)},}}\s*\S")
-        if any(inner.match(x) for x in token.content.splitlines()):
-            self.problems.append(
-                f"{self.stem}: {opening.strip()!r} contains a code fence as long as its own, "
-                f"which closes it early (the book shows raw markup there too); open it with "
-                f"{token.markup[0] * (len(token.markup) + 1)} instead"
-            )
-
-    def directive(self, name: str, arg: str, body: list[str]) -> list[str]:
-        options, body = _options(body)
-        if name in ADMONITIONS:
-            return self._admonition(self._inline_text(arg) or ADMONITIONS[name], body)
-        if name == "dropdown":
-            summary = re.sub(r"[*_`]", "", self._inline_text(arg or "Details"))
-            opening = "<details open>" if "open" in options else "<details>"
-            text = self.lines("\n".join(body))
-            return [opening, f"<summary>{summary}</summary>", "", *text, "", "</details>"]
-        if name == "math":
-            return ["$$", *body, "$$"]
-        if name in ("code-block", "code", "sourcecode"):
-            return [f"```{arg}", *body, "```"]
-        if name == "figure":
-            caption = " ".join(self.lines("\n".join(body))).strip()
-            src = arg if arg.startswith(("http://", "https://")) else raw_url(f"book/{arg}")
-            return [f"![{options.get('alt', '')}]({src})", "", f"*{caption}*"]
-        if name == "epigraph":
-            return _quote(self.lines("\n".join(body)))
-        raise ValueError(f"{self.stem}: MyST directive {{{name}}} has no Colab rendering; add one")
-
-    def _admonition(self, title: str, body: list[str]) -> list[str]:
-        """A quoted block with a bold title; a dropdown inside (a solution) follows the quote,
-        folded, so that it renders whether or not Colab allows HTML inside a quote."""
-        after, kept = [], list(body)
-        for token in myst().parse("\n".join(body)):
-            if token.level == 0 and token.type in FENCES and token.info.startswith("{dropdown}"):
-                start, end = token.map
-                after += ["", *self.lines("\n".join(body[start:end]))]
-                kept[start:end] = [None] * (end - start)
-        quoted = self.lines("\n".join(x for x in kept if x is not None))
-        while quoted and not quoted[-1].strip():
-            quoted.pop()
-        head = [f"**{title}**", ""] if title else []
-        return [*_quote([*head, *quoted]), *after]
-
-    # ---- inline
-    def _inline_text(self, text: str) -> str:
-        return self.markdown(text) if text else ""
 
     def _inline(self, token: Token, lines: list[str]) -> None:
         """Rewrite the roles and local links of one paragraph (heading, table cell) in place."""
@@ -504,122 +453,198 @@ class Converter:
                 continue
             start, end = child.meta["span"]
             if child.type == "myst_role":  # the same number of lines: the paragraph stays put
-                new = self._role(child.meta["name"], child.content)
+                new = role(self, child.meta["name"], child.content)
                 edits.append((start, end, new + "\n" * src.count("\n", start, end)))
             else:
-                edits += self._destination(src, start, end)
-        if not edits:
-            return
+                edits += _destination(src, start, end)
         new = src
         for start, end, text in sorted(edits, reverse=True):
             new = new[:start] + text + new[end:]
-        row = token.map[0]
-        for before, after in zip(src.split("\n"), new.split("\n"), strict=True):
-            while row < len(lines) and before not in lines[row]:
-                row += 1
-            if row == len(lines):
-                raise ValueError(f"{self.stem}: cannot place {before!r} back in its paragraph")
-            at = lines[row].rfind(before)
-            lines[row] = lines[row][:at] + after + lines[row][at + len(before) :]
+        _splice(lines, token.map[0], src.split("\n"), new.split("\n"))
+
+
+def _splice(lines: list[str], row: int, old: list[str], new: list[str]) -> None:
+    """Put a paragraph's rewritten lines back: each old line is the end of a line of the source
+    (after a list's indent or a quote's ``>``), so it is replaced where it ends."""
+    for before, after in zip(old, new, strict=True):
+        while row < len(lines) and before not in lines[row]:
             row += 1
+        if row == len(lines):
+            raise ValueError(f"cannot place {before!r} back in its paragraph")
+        at = lines[row].rfind(before)
+        lines[row] = lines[row][:at] + after + lines[row][at + len(before) :]
+        row += 1
 
-    def _destination(self, src: str, start: int, end: int) -> list[tuple[int, int, str]]:
-        """A link's or image's address, if it is a file of the book: where it lives online."""
-        text = src[start:end]
-        at = text.rfind("](")
-        m = re.match(r"\s*<?([^\s<>()]+)", text[at + 2 :]) if at >= 0 else None
-        if m is None or re.match(r"[a-zA-Z][\w+.-]*:|#", m[1]):
-            return []  # a reference link, an absolute address or an anchor: as written
-        path, _, anchor = m[1].partition("#")
-        anchor = f"#{anchor}" if anchor else ""
-        p = Path(path)
-        if p.suffix in (".ipynb", ".md") and (BOOK / p.name).exists():
-            new = self._page(p.stem) if not anchor else page_url(p.stem, anchor)
-        else:
-            new = raw_url(f"book/{path}") + anchor  # an image or file of the book, as committed
-        begin = start + at + 2 + m.start(1)
-        return [(begin, begin + len(m[1]), new)]
 
-    # ---- roles
-    def _role(self, role: str, content: str) -> str:
-        explicit = EXPLICIT.match(content)
-        text, target = (explicit["text"], explicit["target"]) if explicit else ("", content)
-        if role in ("cite", "cite:p", "cite:ps", "cite:t", "cite:ts"):
-            return self._cite(role, content)
-        if role == "numref":
-            return self._numref(text, target)
-        if role == "ref":
-            if target not in self.book.labels:
-                raise ValueError(f"{self.stem}: {{ref}} target {target!r} not found")
-            page, heading, _ = self.book.labels[target]
-            words = text or self._inline_text(heading)
-            if not words:
-                raise ValueError(f"{self.stem}: {{ref}}`{target}` needs a text: no heading")
-            return self._link(words, page)
-        if role == "doc":
-            return self._doc(text, target)
-        if role == "term":
-            return self._term(text or target, target)
-        if role == "eq":
-            return f"({self._number(self.book.equations, target, 'eq')})"
-        if role == "math":
-            return f"${content}$"
-        raise ValueError(f"{self.stem}: MyST role {{{role}}} has no Colab rendering; add one")
+def _check_nesting(convert: Converter, token: Token, opening: str) -> None:
+    """A directive opened with ``` that contains a ```python block is closed by that block's
+    closing fence (CommonMark), in the book as here: the rest shows as raw markup."""
+    inner = re.compile(rf"^\s*{re.escape(token.markup[0])}{{{len(token.markup)},}}\s*\S")
+    if any(inner.match(x) for x in token.content.splitlines()):
+        convert.problems.append(
+            f"{convert.stem}: {opening.strip()!r} contains a code fence as long as its own, "
+            f"which closes it early (the book shows raw markup there too); open it with "
+            f"{token.markup[0] * (len(token.markup) + 1)} instead"
+        )
 
-    def _cite(self, role: str, content: str) -> str:
-        keys = [k.strip() for k in content.split(",") if k.strip()]
-        for key in keys:
-            self.bib.year(key)  # raises for an unknown key
-            if key not in self.cited:
-                self.cited.append(key)
-        if role.startswith("cite:t"):
-            return "; ".join(f"{self.bib.authors(k)} ({self.bib.year(k)})" for k in keys)
-        return "(" + "; ".join(f"{self.bib.authors(k)}, {self.bib.year(k)}" for k in keys) + ")"
 
-    def _numref(self, text: str, target: str) -> str:
-        """ "Figure 3.2" for a figure, "Chapter 3" (as the text says) for a page's title label."""
-        if target in self.book.figures:
-            page, number = self.book.figures[target]
-            words = text or self.book.figure_format
-        elif target in self.book.labels and self.book.labels[target][2] == 1:
-            page = self.book.labels[target][0]
-            number = self.book.numbers.get(page, "")
-            words = text or "Section %s"
-            if not number:
-                raise ValueError(f"{self.stem}: {{numref}} {target!r}: that page has no number")
-        else:
-            raise ValueError(f"{self.stem}: {{numref}} target {target!r} is not a figure or a page")
-        return self._link(words.replace("%s", number).replace("{number}", number), page)
+# ---- directives
 
-    def _doc(self, text: str, target: str) -> str:
-        stem = Path(target).stem if target.endswith((".ipynb", ".md")) else Path(target).name
-        if stem not in self.book.titles:
-            raise ValueError(f"{self.stem}: {{doc}} target {target!r} is not a page of the book")
-        return f"[{text or self.book.titles[stem]}]({self._page(stem)})"
 
-    def _term(self, words: str, term: str) -> str:
-        if not GLOSSARY.exists():
-            return words
-        if term.lower() not in self.book.terms:
-            raise ValueError(f"{self.stem}: {{term}} {term!r} is not in {GLOSSARY.name}")
-        anchor = term_anchor(self.book.terms[term.lower()])
-        return f"[{words}]({page_url('glossary', f'#{anchor}')})"
+def directive(convert: Converter, name: str, arg: str, body: list[str]) -> list[str]:
+    """The Markdown lines a directive becomes."""
+    options, body = _options(body)
+    text = "\n".join(body)
+    if name in ADMONITIONS:
+        return _admonition(convert, _inline_text(convert, arg) or ADMONITIONS[name], body)
+    if name == "dropdown":
+        summary = re.sub(r"[*_`]", "", _inline_text(convert, arg or "Details"))
+        opening = "<details open>" if "open" in options else "<details>"
+        return [
+            opening,
+            f"<summary>{summary}</summary>",
+            "",
+            *convert.lines(text),
+            "",
+            "</details>",
+        ]
+    if name == "math":
+        return ["$$", *body, "$$"]
+    if name in ("code-block", "code", "sourcecode"):
+        return [f"```{arg}", *body, "```"]
+    if name == "figure":
+        caption = " ".join(convert.lines(text)).strip()
+        src = arg if arg.startswith(("http://", "https://")) else raw_url(f"book/{arg}")
+        return [f"![{options.get('alt', '')}]({src})", "", f"*{caption}*"]
+    if name == "epigraph":
+        return _quote(convert.lines(text))
+    raise ValueError(f"{convert.stem}: MyST directive {{{name}}} has no Colab rendering; add one")
 
-    def _number(self, things: dict[str, tuple[str, str]], label: str, role: str) -> str:
-        if label not in things:
-            raise ValueError(f"{self.stem}: {{{role}}} target {label!r} not found")
-        return things[label][1]
 
-    def _link(self, words: str, page: str) -> str:
-        return words if page == self.stem else f"[{words}]({self._page(page)})"
-
-    def _page(self, stem: str) -> str:
-        """A link to another page: its Colab twin for a notebook, else the published page."""
-        return colab_url(stem) if (BOOK / f"{stem}.ipynb").exists() else page_url(stem)
+def _admonition(convert: Converter, title: str, body: list[str]) -> list[str]:
+    """A quoted block with a bold title; a dropdown inside (a solution) follows the quote,
+    folded, so that it renders whether or not Colab allows HTML inside a quote."""
+    after, kept = [], list(body)
+    for token in myst().parse("\n".join(body)):
+        if token.level == 0 and token.type in FENCES and token.info.startswith("{dropdown}"):
+            start, end = token.map
+            after += ["", *convert.lines("\n".join(body[start:end]))]
+            kept[start:end] = [None] * (end - start)
+    quoted = convert.lines("\n".join(x for x in kept if x is not None))
+    while quoted and not quoted[-1].strip():
+        quoted.pop()
+    head = [f"**{title}**", ""] if title else []
+    return [*_quote([*head, *quoted]), *after]
 
 
 def _quote(lines: list[str]) -> list[str]:
     return [f"> {line}" if line.strip() else ">" for line in lines]
+
+
+def _inline_text(convert: Converter, text: str) -> str:
+    return convert.markdown(text) if text else ""
+
+
+# ---- roles and links
+
+
+def role(convert: Converter, name: str, content: str) -> str:
+    """The Markdown a role becomes."""
+    explicit = EXPLICIT.match(content)
+    text, target = (explicit["text"], explicit["target"]) if explicit else ("", content)
+    if name in ("cite", "cite:p", "cite:ps", "cite:t", "cite:ts"):
+        return _cite(convert, name, content)
+    if name == "numref":
+        return _numref(convert, text, target)
+    if name == "ref":
+        if target not in convert.book.labels:
+            raise ValueError(f"{convert.stem}: {{ref}} target {target!r} not found")
+        page, heading, _ = convert.book.labels[target]
+        words = text or _inline_text(convert, heading)
+        if not words:
+            raise ValueError(f"{convert.stem}: {{ref}}`{target}` needs a text: no heading")
+        return _link(convert, words, page)
+    if name == "doc":
+        stem = Path(target).stem if target.endswith((".ipynb", ".md")) else Path(target).name
+        if stem not in convert.book.titles:
+            raise ValueError(f"{convert.stem}: {{doc}} {target!r} is not a page of the book")
+        return f"[{text or convert.book.titles[stem]}]({_page(stem)})"
+    if name == "term":
+        return _term(convert, text or target, target)
+    if name == "eq":
+        return f"({_number(convert, 'eq', target)})"
+    if name == "math":
+        return f"${content}$"
+    raise ValueError(f"{convert.stem}: MyST role {{{name}}} has no Colab rendering; add one")
+
+
+def _cite(convert: Converter, name: str, content: str) -> str:
+    keys, bib = [k.strip() for k in content.split(",") if k.strip()], convert.bib
+    for key in keys:
+        bib.year(key)  # raises for an unknown key
+        if key not in convert.cited:
+            convert.cited.append(key)
+    if name.startswith("cite:t"):
+        return "; ".join(f"{bib.authors(k)} ({bib.year(k)})" for k in keys)
+    return "(" + "; ".join(f"{bib.authors(k)}, {bib.year(k)}" for k in keys) + ")"
+
+
+def _numref(convert: Converter, text: str, target: str) -> str:
+    """ "Figure 3.2" for a figure; "Chapter 3" (as the text says) for a page's title label."""
+    book = convert.book
+    if target in book.figures:
+        page, number = book.figures[target]
+        words = text or book.figure_format
+    elif target in book.labels and book.labels[target][2] == 1:
+        page = book.labels[target][0]
+        number, words = book.numbers.get(page, ""), text or "Section %s"
+        if not number:
+            raise ValueError(f"{convert.stem}: {{numref}} {target!r}: that page has no number")
+    else:
+        raise ValueError(f"{convert.stem}: {{numref}} {target!r} is not a figure or a page")
+    return _link(convert, words.replace("%s", number).replace("{number}", number), page)
+
+
+def _term(convert: Converter, words: str, term: str) -> str:
+    if not GLOSSARY.exists():
+        return words
+    if term.lower() not in convert.book.terms:
+        raise ValueError(f"{convert.stem}: {{term}} {term!r} is not in {GLOSSARY.name}")
+    anchor = term_anchor(convert.book.terms[term.lower()])
+    return f"[{words}]({page_url('glossary', f'#{anchor}')})"
+
+
+def _number(convert: Converter, role: str, label: str) -> str:
+    if label not in convert.book.equations:
+        raise ValueError(f"{convert.stem}: {{{role}}} target {label!r} not found")
+    return convert.book.equations[label][1]
+
+
+def _link(convert: Converter, words: str, page: str) -> str:
+    return words if page == convert.stem else f"[{words}]({_page(page)})"
+
+
+def _page(stem: str) -> str:
+    """A link to another page: its Colab twin for a notebook, else the published page."""
+    return colab_url(stem) if (BOOK / f"{stem}.ipynb").exists() else page_url(stem)
+
+
+def _destination(src: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """A link's or image's address, if it is a file of the book: where it lives online."""
+    text = src[start:end]
+    at = text.rfind("](")
+    m = re.match(r"\s*<?([^\s<>()]+)", text[at + 2 :]) if at >= 0 else None
+    if m is None or re.match(r"[a-zA-Z][\w+.-]*:|#", m[1]):
+        return []  # a reference link, an absolute address or an anchor: as written
+    path, _, anchor = m[1].partition("#")
+    anchor = f"#{anchor}" if anchor else ""
+    p = Path(path)
+    if p.suffix in (".ipynb", ".md") and (BOOK / p.name).exists():
+        new = _page(p.stem) if not anchor else page_url(p.stem, anchor)
+    else:
+        new = raw_url(f"book/{path}") + anchor  # an image or file of the book, as committed
+    begin = start + at + 2 + m.start(1)
+    return [(begin, begin + len(m[1]), new)]
 
 
 # --------------------------------------------------------------------------- notebooks
