@@ -1,13 +1,20 @@
-"""Project-wide pytest hooks: report how long each book chapter takes under nbval.
+"""Project-wide pytest hooks and fixtures (the unit tests in tests/ and nbval on book/).
 
-Chapters have run-time budgets (90 s on 2 CPU cores for parts I-II, 120 s for part III); the
-table printed at the end of ``make test`` shows where each one stands.
+- The chapters' run times under nbval, printed at the end: every chapter has a budget (60 s on
+  2 CPU cores, 90 s for the capstone), and the table shows where each one stands.
+- ``built_book``: the HTML book, ``_build/html``, built once if ``make book`` has not built it.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import defaultdict
+from pathlib import Path
 
+import pytest
+
+ROOT = Path(__file__).resolve().parent
 _notebook_seconds: dict[str, float] = defaultdict(float)
 
 
@@ -23,3 +30,13 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section("chapter run times (nbval)")
     for path, seconds in sorted(_notebook_seconds.items()):
         terminalreporter.write_line(f"{seconds:7.1f} s  {path}")
+
+
+@pytest.fixture(scope="session")
+def built_book() -> Path:
+    """``_build/html``, as ``make book`` builds it (built here first if it is missing)."""
+    html = ROOT / "_build" / "html"
+    if not (html / "index.html").exists():
+        build = [sys.executable, "-m", "jupyter_book", "build", "-W", "-n", "--keep-going"]
+        subprocess.run([*build, "--all", str(ROOT)], check=True)
+    return html

@@ -1,10 +1,14 @@
-"""The book's notebooks follow the conventions that keep them runnable in Colab and checkable in CI.
+"""The book's notebooks follow the conventions that keep them runnable in Colab, checkable in CI
+and readable as a textbook.
 
 nbval (``pytest --nbval book/``) re-executes every chapter and compares its outputs; these tests
-check what nbval cannot: the shared setup cell and its single repository URL, the table of
-contents, committed outputs, small figures, uncompared cells tagged ``nbval-ignore-output`` with a
-reason, and that a chapter runs in a fresh environment that has torch but neither ``resnet_edu``
-nor torchinfo -- the closest we can get to Colab offline.
+check what nbval cannot: the shared setup cell and its single repository URL and branch, the
+table of contents, committed outputs, figures with captions and small images, no machine path in
+any output, uncompared cells tagged ``nbval-ignore-output`` with a reason, claims gathered in few
+folded cells, labelled chapter titles and number-based cross-references, the cell tags of the
+two editions, the prose limits (``tools/prose_stats.py``), and that a chapter runs in a fresh
+environment that has torch but neither ``resnet_edu`` nor torchinfo -- the closest we can get to
+Colab offline.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 import sysconfig
 import venv
 from pathlib import Path
@@ -23,11 +26,23 @@ import nbformat
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
-import notebooks  # noqa: E402  (tools/notebooks.py: the setup cell is defined there)
+from tools import notebooks, prose_stats, stress, stress_page
+from tools.colab import myst
+from tools.common import (
+    CHECKED_PAGE,
+    COLAB_CHECK,
+    RECORDED,
+    ROOT,
+    STRESS,
+    STRESS_SEEDS,
+    chapters,
+    page_label,
+    reading_order,
+    repo_branch,
+    repo_url,
+)
 
-NOTEBOOKS = notebooks.chapters()
+NOTEBOOKS = chapters()
 IDS = [p.name for p in NOTEBOOKS]
 
 
@@ -44,13 +59,20 @@ def test_every_notebook_is_in_the_toc_and_back():
         assert (ROOT / f"{f}.ipynb").exists() or (ROOT / f"{f}.md").exists(), f
 
 
-def test_repository_url_is_defined_once_and_used_by_launch_buttons():
+def test_repository_url_and_branch_are_defined_once_and_agree_everywhere():
+    """The README's "Hosting the book elsewhere": one setting names the repository and its
+    branch (``_config.yml``); the setup cells, the Colab links and the site follow it."""
     config = yaml.safe_load((ROOT / "_config.yml").read_text())
-    url = notebooks.repo_url()
-    assert url.startswith("https://github.com/")
+    url, branch = repo_url(), repo_branch()
+    assert url.startswith("https://github.com/") and branch
     assert config["launch_buttons"]["colab_url"] == "https://colab.research.google.com"
-    assert config["repository"]["branch"] == "main"
     assert config["repository"]["path_to_book"] == ""
+    for path in NOTEBOOKS:
+        setup = _code_cells(nbformat.read(path, as_version=4))[0].source
+        assert f'REPO_URL, BRANCH = "{url}", "{branch}"' in setup, (
+            f"{path.name}: its setup cell names another repository or branch than _config.yml; "
+            "run python -m tools.notebooks tidy"
+        )
     # nowhere else: the URL may appear only in _config.yml and (via the setup cell) notebooks
     others = [ROOT / name for name in ("pyproject.toml", "README.md", "CITATION.cff", "Makefile")]
     for path in [*ROOT.glob("resnet_edu/*.py"), *ROOT.glob("tests/*.py"), *others]:
@@ -63,10 +85,10 @@ def test_setup_cell_is_the_shared_one(path):
     first_code = _code_cells(nb)[0]
     assert first_code.source == notebooks.setup_source(), (
         f"{path.name}: the first code cell must be the shared setup cell "
-        "(python tools/notebooks.py setup-cell); it carries the repository URL of _config.yml"
+        "(python -m tools.notebooks setup-cell); it carries the repository URL of _config.yml"
     )
     assert "remove-cell" in first_code.metadata.get("tags", [])
-    assert nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ")
+    assert nb.cells[0].cell_type == "markdown" and re.match(r"\([\w-]+\)=\n# ", nb.cells[0].source)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -74,7 +96,7 @@ def test_notebook_is_committed_executed_in_order(path):
     nb = nbformat.read(path, as_version=4)
     counts = [c.execution_count for c in _code_cells(nb)]
     assert all(c is not None for c in counts), (
-        f"{path.name}: unexecuted cells; run tools/notebooks.py"
+        f"{path.name}: unexecuted cells; run python -m tools.notebooks run {path.name}"
     )
     assert counts == list(range(1, len(counts) + 1)), f"{path.name}: cells run out of order"
     errors = [o for c in _code_cells(nb) for o in c.outputs if o.output_type == "error"]
@@ -82,24 +104,151 @@ def test_notebook_is_committed_executed_in_order(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
-def test_figures_are_small_and_ignored_outputs_say_why(path):
+def test_figures_have_captions_and_are_small(path):
+    """A figure is a cell whose output is an image: its metadata gives a caption (what to look
+    at and what it shows), a label ``fig-...`` for ``{numref}`` and alt text."""
     nb = nbformat.read(path, as_version=4)
     total = 0
-    for cell in _code_cells(nb):
-        for out in cell.outputs:
-            png = out.get("data", {}).get("image/png")
+    for i, cell in enumerate(_code_cells(nb)):
+        images = [o["data"][k] for o in cell.outputs for k in o.get("data", {}) if "image/" in k]
+        if not images:
+            continue
+        mystnb = cell.metadata.get("mystnb", {})
+        figure, alt = mystnb.get("figure", {}), mystnb.get("image", {}).get("alt", "")
+        where = f"{path.name}, code cell {i}"
+        assert len(figure.get("caption", "")) > 20, f"{where}: a figure needs a caption"
+        assert figure.get("name", "").startswith("fig-"), f"{where}: name the figure fig-..."
+        assert len(alt) > 10, f"{where}: a figure needs alt text (mystnb.image.alt)"
+        for png in (o.get("data", {}).get("image/png") for o in cell.outputs):
             if png:
                 size = len(base64.b64decode(png))
-                assert size < 200_000, f"{path.name}: a {size // 1000} kB figure; shrink it"
+                assert size < 200_000, f"{where}: a {size // 1000} kB figure; shrink it"
                 total += size
-        # The checking machinery stays out of the reader's way: no test-tool comment in any code
-        # cell (a hidden cell can be unfolded, and Colab shows them all). A cell nbval leaves
-        # uncompared carries the tag and says why in its metadata ("ignore_reason").
-        assert "NBVAL" not in cell.source, f"{path.name}: use the nbval-ignore-output tag"
-        if "nbval-ignore-output" in cell.metadata.get("tags", []):
-            reason = cell.metadata.get("ignore_reason", "")
-            assert len(reason) > 10, f"{path.name}: an ignored cell needs metadata ignore_reason"
     assert total < 1_500_000, f"{path.name}: {total // 1000} kB of figures; keep pages light"
+
+
+_MACHINE_PATH = re.compile(r"/home/|/work/|/tmp/|/root/|/Users/|site-packages|/\.cache/|[A-Z]:\\")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_no_output_shows_a_path_of_the_recording_machine(path):
+    for i, cell in enumerate(_code_cells(nbformat.read(path, as_version=4))):
+        for out in cell.outputs:
+            text = out.get("text", "") + "".join(out.get("traceback", []))
+            text += "".join(str(v) for k, v in out.get("data", {}).items() if k.startswith("text"))
+            found = _MACHINE_PATH.search(text)
+            assert not found, f"{path.name}, code cell {i}: a machine path: {text[:200]!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_uncompared_cells_are_tagged_with_a_reason_and_no_test_marker_is_shown(path):
+    """The checking machinery stays out of the reader's way: no test-tool comment in any code
+    cell (a hidden cell can be unfolded, and Colab shows them all). A cell nbval leaves
+    uncompared carries the tag and says why in its metadata (``ignore_reason``)."""
+    for i, cell in enumerate(_code_cells(nbformat.read(path, as_version=4))):
+        assert "NBVAL" not in cell.source.upper(), f"{path.name}, code cell {i}: use the tag"
+        if "nbval-ignore-output" in cell.metadata.get("tags", []):
+            reason = str(cell.metadata.get("ignore_reason", ""))
+            assert len(reason) > 10 and "\n" not in reason.strip(), (
+                f"{path.name}, code cell {i}: an ignored cell needs a one-line ignore_reason"
+            )
+
+
+MAX_CLAIMS_CELLS = 8  # one per section that measures something
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_claims_are_gathered_in_a_few_folded_cells(path):
+    """A section's claims sit in one cell tagged ``hide-cell``, inside ``with claims():``, which
+    shows one summary line with the claims folded."""
+    cells = [c for c in _code_cells(nbformat.read(path, as_version=4)) if _CLAIM.search(c.source)]
+    for cell in cells:
+        assert "hide-cell" in cell.metadata.get("tags", []), (
+            f"{path.name}: a claims cell must be tagged hide-cell: {cell.source[:80]!r}"
+        )
+        assert "with claims():" in cell.source, (
+            f"{path.name}: gather the claims in `with claims():`: {cell.source[:80]!r}"
+        )
+    assert len(cells) <= MAX_CLAIMS_CELLS, (
+        f"{path.name}: {len(cells)} claims cells; gather them, one per section, at most "
+        f"{MAX_CLAIMS_CELLS}"
+    )
+
+
+_CLAIM = re.compile(r"^[^#\n]*\bclaim\(", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_edition_tags_mark_markdown_and_colab_only_text_leaves_the_book(path):
+    """``colab-only``: Colab's text, removed from the book by ``remove-cell``; ``book-only``: the
+    book's text, left out of the Colab edition (tools/colab.py). Markdown cells only."""
+    for i, cell in enumerate(nbformat.read(path, as_version=4).cells):
+        tags = set(cell.metadata.get("tags", []))
+        if not tags & {"colab-only", "book-only"}:
+            continue
+        where = f"{path.name}, cell {i}"
+        assert cell.cell_type == "markdown", f"{where}: edition tags are for Markdown cells"
+        assert not {"colab-only", "book-only"} <= tags, f"{where}: colab-only or book-only"
+        if "colab-only" in tags:
+            assert "remove-cell" in tags, f"{where}: a colab-only cell needs remove-cell too"
+
+
+def test_every_chapter_title_carries_its_label():
+    """``(ch-...)=`` above each numbered chapter's title, ``(app-...)=`` above an appendix's,
+    ``(intro)=`` above the introduction's: cross-references are made from these labels."""
+    labels = []
+    for page in reading_order():
+        label = page_label(page.path)
+        if page.path.suffix != ".ipynb" and page.path != CHECKED_PAGE:
+            continue
+        first = (
+            page.path.read_text()
+            if page.path.suffix == ".md"
+            else (nbformat.read(page.path, as_version=4).cells[0].source)
+        )
+        assert re.match(r"^\([\w-]+\)=\n# \S", first), f"{page.path.name}: (label)= then # Title"
+        if page.number.isdigit():
+            assert label.startswith("ch-"), f"{page.path.name}: a chapter's label is ch-..."
+        elif page.number:
+            assert label.startswith("app-"), f"{page.path.name}: an appendix's label is app-..."
+        labels.append(label)
+    assert "intro" in labels and len(labels) == len(set(labels))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_chapters_are_referred_to_by_number_not_by_title_mid_sentence(path):
+    """``{doc}`` renders a chapter's whole title; mid-sentence that reads badly ("as Training
+    plain nets and ResNets: reproducing Table 6 shows"). Refer to a chapter with
+    ``{numref}`Chapter %s <ch-label>``` and to a section with ``{ref}``; a ``{doc}`` may only
+    start a list item, a table cell or a paragraph (a list of chapters)."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in (c for c in nb.cells if c.cell_type == "markdown"):
+        for token in _inline_tokens(cell.source):
+            for child in token.children or []:
+                if child.type == "myst_role" and child.meta["name"] == "doc":
+                    target = Path(child.content.split("<")[-1].rstrip(">")).stem
+                    if not (ROOT / "book" / f"{target}.ipynb").exists():
+                        continue  # not a chapter: "the book's {doc}`references`" reads well
+                    start = child.meta["span"][0]
+                    assert not token.content[:start].strip(), (
+                        f"{path.name}: {{doc}}`{child.content}` mid-sentence; use "
+                        f"{{numref}}`Chapter %s <label>`: {token.content[:100]!r}"
+                    )
+
+
+def _inline_tokens(source: str):
+    """The inline tokens of Markdown, directive bodies (admonitions, exercises) included."""
+    for token in myst().parse(source):
+        if token.type == "inline":
+            yield token
+        elif token.type in ("fence", "colon_fence") and token.info.strip().startswith("{"):
+            yield from _inline_tokens(token.content)
+
+
+def test_prose_stays_within_the_limits_for_readers_of_english_as_a_second_language():
+    """Whole book: mean sentence at most 20 words, at most 10 sentences over 40 words, no NBVAL
+    comment in any code cell; per-chapter word limits (tools/prose_stats.py, ``make prose``)."""
+    assert prose_stats.problems(prose_stats.measure()) == []
 
 
 def _fresh_env(tmp: Path) -> Path:
@@ -141,7 +290,7 @@ def test_a_chapter_runs_where_resnet_edu_is_missing(tmp_path):
         [py, "-c", probe], cwd=tmp_path, capture_output=True, text=True, check=True
     ).stdout.split() == ["None", "None"]
 
-    chapter = ROOT / "book" / "02_residual_learning.ipynb"  # builds, trains and checks blocks
+    chapter = ROOT / "book" / "index.ipynb"  # imports every module of the library, in 5 s
     out = tmp_path / chapter.name
     env = {**os.environ, "RESNET_EDU_SOURCE": ROOT.as_uri(), "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
     env.pop("PYTHONPATH", None)
@@ -202,30 +351,40 @@ def _claims_in_outputs(nb) -> list[str]:
 def test_the_stress_page_is_current_and_every_claim_held_everywhere():
     """book/checked.md comes from a stress run of the chapters as committed: every chapter,
     at least 12 variants, no compared cell changed, no error, and every claim the committed
-    chapters make (their ✓ lines) held in every variant."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    import stress
-
-    results = json.loads(stress.RESULTS.read_text())
+    chapters make (their ✓ lines) held in every variant; Part I's chapters also went through
+    the seeds pass (8 seeds or more), where every claim held too."""
+    results = json.loads(STRESS.read_text())
     assert len(results["variants"]) >= 12
     assert set(results["chapters"]) == {p.name for p in NOTEBOOKS}, "re-run make stress"
     for path in NOTEBOOKS:
-        runs = results["chapters"][path.name]["runs"]
-        assert len(runs) == len(results["variants"])
-        nb = nbformat.read(path, as_version=4)
-        assert results["chapters"][path.name]["code"] == stress.fingerprint(nb), (
-            f"{path.name}: its code changed since the stress run; re-run make stress"
-        )
-        committed = _claims_in_outputs(nb)
-        for run in runs:
-            assert "failed_to_run" not in run, f"{path.name}: {run}"
-            assert run["changed_cells"] == [] and run["errors"] == [], f"{path.name}: {run}"
-            failed = [c["claim"] for c in run["claims"] if not c["passed"]]
-            assert failed == [], f"{path.name} [{run['variant']}]: {failed}"
-            assert sorted(c["claim"] for c in run["claims"]) == sorted(committed), (
-                f"{path.name}: its claims changed since the stress run; re-run make stress"
-            )
-    page = stress.PAGE.read_text()
-    assert (
-        "# How this book is checked" in page and "book/checked" in (ROOT / "_toc.yml").read_text()
+        _check_stress_runs(path, results)
+    seeds = json.loads(STRESS_SEEDS.read_text()) if STRESS_SEEDS.exists() else {"variants": []}
+    assert len(seeds["variants"]) >= 8, "run make stress-seeds"
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
+    for entry in toc["parts"][0]["chapters"]:
+        _check_stress_runs(ROOT / f"{entry['file']}.ipynb", seeds)
+    page = CHECKED_PAGE.read_text()
+    assert page.startswith("(app-checked)=\n# ") and "How this book is checked" in page
+    assert "book/checked" in (ROOT / "_toc.yml").read_text()
+    data = [STRESS, STRESS_SEEDS, RECORDED, COLAB_CHECK]
+    loaded = [json.loads(p.read_text()) if p.exists() else {} for p in data]
+    assert page == stress_page.render(*loaded), "book/checked.md is stale: re-run make stress"
+
+
+def _check_stress_runs(path: Path, results: dict) -> None:
+    assert path.name in results["chapters"], f"{path.name}: not in the stress run; re-run it"
+    runs = results["chapters"][path.name]["runs"]
+    assert len(runs) == len(results["variants"])
+    nb = nbformat.read(path, as_version=4)
+    assert results["chapters"][path.name]["code"] == stress.fingerprint(nb), (
+        f"{path.name}: its code changed since the stress run; re-run make stress"
     )
+    committed = _claims_in_outputs(nb)
+    for run in runs:
+        assert "failed_to_run" not in run, f"{path.name}: {run}"
+        assert run["changed_cells"] == [] and run["errors"] == [], f"{path.name}: {run}"
+        failed = [c["claim"] for c in run["claims"] if not c["passed"]]
+        assert failed == [], f"{path.name} [{run['variant']}]: {failed}"
+        assert sorted(c["claim"] for c in run["claims"]) == sorted(committed), (
+            f"{path.name}: its claims changed since the stress run; re-run make stress"
+        )

@@ -1,21 +1,21 @@
 """A real browser reads the built book: images load, maths renders, links and Colab buttons work,
-the console stays clean, and the pages work on a phone.
+chapters are numbered, the console stays clean, and the pages work on a phone.
 
 Headless Chromium (Debian's ``chromium`` + ``chromium-driver``, installed by ``.ci/run``) opens
-every chapter of ``_build/html`` through a loopback HTTP server, on a desktop window and on a
+every page of ``_build/html`` through a loopback HTTP server, on a desktop window and on a
 phone's (390 CSS pixels, emulated). Every page is opened as on a first visit (empty local
 storage), and any error in the browser's console fails the test. A screenshot of each page, at
 both widths, is saved under ``_build/screenshots/`` as a CI artifact. Where Chromium is absent
-the tests are skipped with that reason; the book is built first if ``make book`` has not run.
+the browser's tests are skipped with that reason; the checks that read the built HTML files
+(numbering, cross-references) run anyway. The book is built first if ``make book`` has not run.
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import re
 import shutil
-import subprocess
-import sys
 import threading
 from pathlib import Path
 from urllib.parse import unquote, urljoin, urlparse
@@ -23,30 +23,30 @@ from urllib.parse import unquote, urljoin, urlparse
 import pytest
 import yaml
 
-ROOT = Path(__file__).resolve().parent.parent
-HTML = ROOT / "_build" / "html"
+from tools.common import ROOT, reading_order
+
 SHOTS = ROOT / "_build" / "screenshots"
 CHROMIUM = (  # Debian's, Ubuntu's, or the Chrome that GitHub's runners ship
     shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 )
 CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None or CHROMEDRIVER is None,
-    reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
-)
+pytestmark = pytest.mark.slow  # the whole book is read, twice
 
 
 def _pages() -> list[str]:
     """The book's pages, from the table of contents, as paths relative to the HTML root."""
-    toc = yaml.safe_load((ROOT / "_toc.yml").read_text())
-    files = [toc["root"]]
-    for part in toc.get("parts", []):
-        files += [chapter["file"] for chapter in part["chapters"]]
-    return [f + ".html" for f in files]
+    return [str(p.path.relative_to(ROOT).with_suffix(".html")) for p in reading_order()]
 
 
 PAGES = _pages()
+#: Pages the second edition adds; each must be in the book (and so in every check below).
+NEW_PAGES = ["book/glossary.html", "book/notation.html", "book/06_build_resnet.html"]
+#: Numbered chapters: page -> its number (_toc.yml, numbered across parts).
+NUMBERED = {
+    str(p.path.relative_to(ROOT).with_suffix(".html")): p.number
+    for p in reading_order()
+    if p.number.isdigit()
+}
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -55,14 +55,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 
 @pytest.fixture(scope="module")
-def site() -> str:
+def site(built_book) -> str:
     """Serve ``_build/html`` on a free loopback port (building the book first if needed)."""
-    if not (HTML / "index.html").exists():
-        subprocess.run(
-            [sys.executable, "-m", "jupyter_book", "build", "-W", "-n", "--keep-going", str(ROOT)],
-            check=True,
-        )
-    handler = functools.partial(_QuietHandler, directory=str(HTML))
+    handler = functools.partial(_QuietHandler, directory=str(built_book))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -74,6 +69,8 @@ PHONE = {"width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": True}
 
 
 def _chrome():
+    if CHROMIUM is None or CHROMEDRIVER is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -269,7 +266,7 @@ def test_colab_button_points_at_this_chapter(browser, site, page):
     assert not [h for h in links if "/blob/" in h and "/book/" in h], f"{page}: {links}"
 
 
-def test_internal_links_resolve(browser, site):
+def test_internal_links_resolve(browser, site, built_book):
     """Every link inside the book points at a page (and anchor) that exists."""
     problems = []
     anchors_of: dict[str, set[str]] = {}
@@ -282,7 +279,7 @@ def test_internal_links_resolve(browser, site):
             parsed = urlparse(link)
             if not link.startswith(site):
                 continue  # external links are not followed offline
-            target = HTML / unquote(parsed.path.removeprefix(urlparse(site).path))
+            target = built_book / unquote(parsed.path.removeprefix(urlparse(site).path))
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
@@ -298,6 +295,67 @@ def test_internal_links_resolve(browser, site):
 
 
 def _ids(html: str) -> list[str]:
-    import re
-
     return re.findall(r'\sid="([^"]+)"', html)
+
+
+# --- numbering: chapters, figures, cross-references (the built HTML, and the sidebar) ---------
+
+
+@pytest.mark.parametrize("page", NEW_PAGES)
+def test_the_second_editions_new_pages_are_in_the_book(page):
+    assert page in PAGES, f"{page} is not in _toc.yml"
+
+
+def _heading(html: str) -> str:
+    """The text of a page's title, tags removed (Sphinx puts "3. " in a span before it). The
+    title in the page, not the print header's copy: the one with a permalink."""
+    h1 = re.search(r"<h1>((?:(?!</h1>).)*?)<a class=\"headerlink\"", html, re.S)
+    return re.sub(r"<[^>]+>", "", h1.group(1)).strip() if h1 else ""
+
+
+def test_chapter_titles_carry_their_numbers(built_book):
+    assert NUMBERED, "no numbered chapter in _toc.yml"
+    for page, number in NUMBERED.items():
+        title = _heading((built_book / page).read_text(encoding="utf-8"))
+        assert title.startswith(f"{number}. "), f"{page}: title {title!r}, not Chapter {number}"
+
+
+def test_the_sidebar_numbers_the_chapters(browser, site):
+    _first_visit(browser, urljoin(site, PAGES[0]))
+    links = browser.execute_script(
+        "return [...document.querySelectorAll('.bd-sidebar-primary a.reference')]"
+        ".map(a => [a.href, a.innerText.trim()])"
+    )
+    shown = {urlparse(href).path.removeprefix(urlparse(site).path): text for href, text in links}
+    for page, number in NUMBERED.items():
+        assert page in shown, f"{page} is not in the sidebar"
+        assert shown[page].startswith(f"{number}. "), f"sidebar: {shown[page]!r} for {page}"
+
+
+_NUMREF = re.compile(
+    r'<a class="reference internal" href="([^"#]*)(?:#[^"]*)?"><span class="std std-numref">'
+    r"(Chapter|Figure) ([\d.]+)</span></a>"
+)
+
+
+def test_chapter_and_figure_references_resolve_to_what_they_name(built_book):
+    """ "Chapter 7" links to the page whose title is numbered 7; "Figure 3.2" is a figure of
+    Chapter 3's page (figures are numbered per chapter)."""
+    found = 0
+    for page in PAGES:
+        html = (built_book / page).read_text(encoding="utf-8")
+        for href, kind, number in _NUMREF.findall(html):
+            target = (built_book / page).parent / href if href else built_book / page
+            title = _heading(target.read_text(encoding="utf-8"))
+            chapter = number.split(".")[0]
+            if kind == "Chapter" or "." in number:
+                assert title.startswith(f"{chapter}. "), f"{page}: {kind} {number} -> {title!r}"
+            found += 1
+    assert found > 0, "no chapter or figure reference in the book"
+
+
+def test_figures_are_numbered_per_chapter(built_book):
+    for page, number in NUMBERED.items():
+        html = (built_book / page).read_text(encoding="utf-8")
+        for caption in re.findall(r'class="caption-number">([^<]*)<', html):
+            assert re.match(rf"Figure {number}\.\d+ ", caption), f"{page}: {caption!r}"
