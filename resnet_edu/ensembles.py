@@ -283,6 +283,52 @@ def _check_counts(arg: str, values: Any, most: int, what: str) -> None:
             raise ValueError(f"{arg}: {k} > the model's {most} {what}")
 
 
+@torch.no_grad()
+def branch_ratios(model: nn.Module, inputs: Tensor) -> dict[str, float]:
+    """How large each block's branch is next to its shortcut: ||F(x)|| / ||shortcut(x)||.
+
+    Measured on the batch ``inputs`` in eval mode, at every residual block, with x the input
+    that block receives in the intact network. Deleting a block removes F(x) and keeps the
+    shortcut, so this ratio says how much of the block's output a lesion takes away (chapter 8).
+
+    Args:
+        model: a net of residual ``resnet_edu`` blocks (``branch()`` and ``shortcut()``).
+        inputs: one batch of images.
+
+    Returns:
+        ``{block name: ratio}``, in block order.
+
+    Example:
+        >>> branch_ratios(resnet, x_test)
+        {'layer1.0': 1.3, 'layer1.1': 0.8, ...}
+    """
+    blocks = dict(zip(residual_blocks(model), _all_residual(model), strict=True))
+    if not isinstance(inputs, Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
+    ratios: dict[str, float] = {}
+
+    def measure(name: str) -> Callable[[nn.Module, tuple, Tensor], None]:
+        def hook(block: nn.Module, args: tuple, _out: Tensor) -> None:
+            x = args[0]
+            ratios[name] = (block.branch(x).norm() / block.shortcut(x).norm()).item()
+
+        return hook
+
+    for block in blocks.values():
+        if not (hasattr(block, "branch") and hasattr(block, "shortcut")):
+            raise TypeError(
+                f"model: {type(block).__name__} has no branch()/shortcut(); use resnet_edu's blocks"
+            )
+    handles = [block.register_forward_hook(measure(name)) for name, block in blocks.items()]
+    try:
+        with eval_mode(model):
+            model(inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return ratios
+
+
 def path_length_distribution(n_blocks: int) -> list[int]:
     """Number of paths of each length k = 0..n through n residual blocks: C(n, k).
 

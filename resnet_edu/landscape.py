@@ -2,10 +2,11 @@
 
 Li, Xu, Taylor, Studer, Goldstein, "Visualizing the Loss Landscape of Neural Nets", NeurIPS 2018.
 Around trained weights θ, plot L(θ + α δ) (1-D) or L(θ + α δ + β η) (2-D) for random directions
-δ, η. A raw Gaussian direction would perturb small-norm filters relatively more than large ones,
-and since a ReLU net with BN is invariant to the scale of a filter, the picture would depend on
-that arbitrary scale. Li et al. therefore normalise the direction *filter by filter*
-(their eq. 1):
+δ, η. The norm of a filter that BN follows is arbitrary: scale the filter, and BN's statistics
+with it, and the network computes the same function. A raw Gaussian direction would therefore
+move a filter of small norm a lot, relative to its size, and one of large norm hardly at all, and
+the picture would depend on those arbitrary norms. Li et al. normalise the direction *filter by
+filter* (their eq. 1):
 
     d_{i,j} <- d_{i,j} / ||d_{i,j}|| * ||θ_{i,j}||
 
@@ -13,10 +14,13 @@ where (i, j) is the j-th filter (output channel) of layer i -- a row of a linear
 As in their code (``ignore='biasbn'``), directions are zero for 1-D parameters -- biases and BN
 scales/shifts -- so those stay at their trained values.
 
-During the evaluation the model is in eval mode: BN uses its running statistics, so the loss at
-every grid point is a deterministic function of the weights alone (in train mode it would also
-depend on the batch, and the running statistics would drift). The weights and the train/eval
-mode are restored exactly afterwards, even if a loss evaluation raises.
+The loss is evaluated in eval mode, as Li et al.'s code does (``net.eval()``): BN divides by the
+running statistics collected with the trained filters, and the loss at every grid point is a
+function of the weights alone (in train mode it would also depend on the batch, and the running
+statistics would drift). A step α along a filter-normalised direction changes every filter by α
+times its own norm, so, with those statistics fixed, every BN output moves by a comparable
+relative amount. Li et al. evaluate the training loss; pass training data to get it. The weights
+and the train/eval mode are restored exactly afterwards, even if a loss evaluation raises.
 """
 
 from __future__ import annotations
@@ -305,7 +309,3 @@ def slice_nonconvex_fraction(
     """
     tol = check_positive_number("tol", tol, allow_zero=True)
     return float((slice_curvature_ratio_map(losses, alphas, betas) > tol).mean())
-
-
-#: Deprecated name of ``slice_nonconvex_fraction`` (chapter 8 until it migrates); remove then.
-nonconvex_fraction = slice_nonconvex_fraction

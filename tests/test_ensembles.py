@@ -13,6 +13,7 @@ import torchvision
 
 from resnet_edu.cifar import CifarResNet, plain20, resnet20
 from resnet_edu.ensembles import (
+    branch_ratios,
     deletable_blocks,
     delete_blocks,
     error_percent,
@@ -254,3 +255,30 @@ def test_bad_inputs():
         path_length_distribution(2.0)
     with pytest.raises(TypeError, match="model"):
         residual_blocks("resnet20")
+
+
+@pytest.mark.parametrize("builder", [resnet20, preact_resnet20])
+def test_branch_ratios_by_hand(builder):
+    torch.manual_seed(0)
+    model = _randomise_bn(builder(in_channels=1)).train()
+    x, _ = _batch(8)
+    ratios = branch_ratios(model, x)
+    assert list(ratios) == ALL_NINE and model.training  # every block, mode restored
+    model.eval()
+    with torch.no_grad():
+        h = model.conv1(x) if builder is preact_resnet20 else model.relu(model.bn1(model.conv1(x)))
+        for stage in (model.layer1, model.layer2, model.layer3):
+            for i, block in enumerate(stage):
+                name = f"layer{[model.layer1, model.layer2, model.layer3].index(stage) + 1}.{i}"
+                expected = block.branch(h).norm() / block.shortcut(h).norm()
+                assert ratios[name] == pytest.approx(expected.item(), rel=1e-6)
+                h = block(h)
+    with torch.no_grad():  # a zero branch has ratio 0
+        model.layer2[1].zero_init_residual()
+        if hasattr(model.layer2[1], "bn2"):
+            torch.nn.init.zeros_(model.layer2[1].bn2.bias)
+    assert branch_ratios(model, x)["layer2.1"] == 0.0
+    with pytest.raises(ValueError, match="residual"):
+        branch_ratios(plain20(in_channels=1), x)
+    with pytest.raises(TypeError, match="inputs"):
+        branch_ratios(model, "x")

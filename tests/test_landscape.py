@@ -14,7 +14,6 @@ from resnet_edu.landscape import (
     loss_surface,
     loss_surface_1d,
     loss_surface_2d,
-    nonconvex_fraction,
     slice_curvature_ratio_map,
     slice_nonconvex_fraction,
 )
@@ -140,7 +139,6 @@ def test_curvature_ratio_known_surfaces():
     bowl = a[:, None] ** 2 + b[None, :] ** 2
     assert slice_curvature_ratio_map(bowl, a, b).max() == pytest.approx(0.0, abs=1e-12)
     assert slice_nonconvex_fraction(bowl, a, b) == 0.0
-    assert nonconvex_fraction is slice_nonconvex_fraction  # the old name, until chapter 8 moves
     # a saddle 2a^2 - b^2 has Hessian diag(4, -2): ratio 1/2 everywhere (spacing accounted for)
     saddle = 2 * a[:, None] ** 2 - b[None, :] ** 2
     ratios = slice_curvature_ratio_map(saddle, a, b)

@@ -24,6 +24,7 @@ from torch import nn  # noqa: E402
 import resnet_edu  # noqa: E402
 from resnet_edu import (  # noqa: E402
     data,
+    diagrams,
     ensembles,
     exercises,
     gradflow,
@@ -134,6 +135,8 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         "names",
     ),
     ("delete_blocks model", lambda: _enter(ensembles.delete_blocks("m", [])), TypeError, "model"),
+    ("branch_ratios inputs", lambda: ensembles.branch_ratios(_model(), "x"), TypeError, "inputs"),
+    ("branch_ratios model", lambda: ensembles.branch_ratios("m", X), TypeError, "model"),
     ("error_percent tensor", lambda: ensembles.error_percent(_model(), X), TypeError, "data"),
     (
         "error_percent lengths",
@@ -440,8 +443,8 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         ValueError,
         "alphas",
     ),
-    ("nonconvex tol", lambda: landscape.nonconvex_fraction(Z, tol=-1.0), ValueError, "tol"),
-    ("nonconvex str", lambda: landscape.nonconvex_fraction("abc"), TypeError, "losses"),
+    ("nonconvex tol", lambda: landscape.slice_nonconvex_fraction(Z, tol=-1.0), ValueError, "tol"),
+    ("nonconvex str", lambda: landscape.slice_nonconvex_fraction("abc"), TypeError, "losses"),
     # shattered
     ("line_1d points", lambda: shattered.line_1d(1), ValueError, "n_points"),
     ("line_1d order", lambda: shattered.line_1d(8, low=1.0, high=0.0), ValueError, "high"),
@@ -672,31 +675,6 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         TypeError,
         "norms_by_model",
     ),
-    ("heatmap 1d", lambda: plots.gradient_heatmap(np.zeros(3), ["a"]), ValueError, "array"),
-    (
-        "heatmap names count",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), ["a"]),
-        ValueError,
-        "layer_names",
-    ),
-    (
-        "heatmap names str",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), "ab"),
-        TypeError,
-        "layer_names",
-    ),
-    (
-        "heatmap steps",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), ["a", "b"], steps=[1, 2]),
-        ValueError,
-        "steps",
-    ),
-    (
-        "heatmap max_labels",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), ["a", "b"], max_labels=0),
-        ValueError,
-        "max_labels",
-    ),
     ("response_std empty", lambda: plots.response_std({}), TypeError, "stds_by_model"),
     (
         "training_curves empty train",
@@ -761,24 +739,6 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
     # functions new in this revision
     ("display_label int", lambda: plots.display_label(20), TypeError, "label"),
     (
-        "heatmap norm",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), ["a", "b"], norm="log10"),
-        ValueError,
-        "norm",
-    ),
-    (
-        "heatmap colorbar",
-        lambda: plots.gradient_heatmap(np.ones((2, 3)), ["a", "b"], colorbar="no"),
-        TypeError,
-        "colorbar",
-    ),
-    (
-        "heatmaps pair",
-        lambda: plots.gradient_heatmaps({"plain56": np.ones((2, 3))}),
-        TypeError,
-        "records",
-    ),
-    (
         "figure6 vgg",
         lambda: plots.figure6({"vgg16": {"train_error": [1.0]}}),
         ValueError,
@@ -823,6 +783,45 @@ CASES: list[tuple[str, Callable[[], object], type, str]] = [
         "optimizer",
     ),
     ("WeightRecorder no layer", lambda: gradflow.WeightRecorder(nn.ReLU()), ValueError, "model"),
+    # the held-out probe of issue 20: calls a door can catch, in measure, gradflow, diagrams
+    (
+        "on_meta model not builder",
+        lambda: measure.on_meta(_model()),
+        TypeError,
+        "builder must be a function or class",
+    ),
+    (
+        "WeightRecorder other model's optimizer",
+        lambda: gradflow.WeightRecorder(
+            _model(), optimizer=torch.optim.SGD(_plain().parameters(), lr=0.1)
+        ),
+        ValueError,
+        "optimizer must update model's weights",
+    ),
+    (
+        "gradient_norms float labels",
+        lambda: gradflow.gradient_norms(_model(), X, Y.float()),
+        TypeError,
+        "targets must be integer class labels",
+    ),
+    (
+        "gradient_norms label out of range",
+        lambda: gradflow.gradient_norms(_model(), X, torch.full((6,), 10)),
+        ValueError,
+        "targets must be class labels in 0..9",
+    ),
+    (
+        "network_figure builder not model",
+        lambda: diagrams.network_figure(resnet_edu.resnet20),
+        TypeError,
+        "models must be a model or a list",
+    ),
+    (
+        "block_figure class not block",
+        lambda: diagrams.block_figure(resnet_edu.BasicBlock),
+        TypeError,
+        "blocks must be a block or a list",
+    ),
     (
         "slice map spacing",
         lambda: landscape.slice_curvature_ratio_map(Z, alphas=[0, 1, 3, 4, 5]),
