@@ -94,7 +94,25 @@ def check_norm_layer(name: str, value: Any) -> Callable[[int], nn.Module]:
             f"{name} must be None or a callable num_features -> nn.Module such as "
             f"nn.BatchNorm2d or nn.Identity (the class, not an instance), got {value!r}"
         )
+    if value in _NOT_IMAGE_NORMS:
+        raise TypeError(
+            f"{name} must normalise image batches (N, C, H, W) given only num_features, such as "
+            "nn.BatchNorm2d, nn.InstanceNorm2d, nn.Identity or lambda c: nn.GroupNorm(32, c); "
+            f"got nn.{value.__name__}"
+        )
     return value
+
+
+#: Norm classes that do not fit ``norm_layer``: GroupNorm needs the number of groups first,
+#: LayerNorm would normalise the last dimension (the width), the others expect other ranks.
+_NOT_IMAGE_NORMS = (
+    nn.GroupNorm,
+    nn.LayerNorm,
+    nn.BatchNorm1d,
+    nn.BatchNorm3d,
+    nn.InstanceNorm1d,
+    nn.InstanceNorm3d,
+)
 
 
 def check_not_fixed(name: str, kwargs: dict[str, Any], *fixed: str, use: str) -> dict[str, Any]:
@@ -117,6 +135,20 @@ def check_batch(inputs: Any, targets: Any = None) -> None:
         raise ValueError(
             f"inputs and targets must have the same batch size, got shapes "
             f"{tuple(inputs.shape)} and {tuple(targets.shape)}"
+        )
+
+
+def check_labels(targets: torch.Tensor, num_classes: int) -> None:
+    """Class labels for cross-entropy: integers in ``0 .. num_classes - 1``, one per input."""
+    if targets.is_floating_point() or targets.dtype == torch.bool:
+        raise TypeError(
+            f"targets must be integer class labels (torch.long) for cross-entropy, got "
+            f"{targets.dtype}; use targets.long()"
+        )
+    if targets.numel() and (bool(targets.min() < 0) or bool(targets.max() >= num_classes)):
+        raise ValueError(
+            f"targets must be class labels in 0..{num_classes - 1} (the model has "
+            f"{num_classes} outputs), got labels from {int(targets.min())} to {int(targets.max())}"
         )
 
 

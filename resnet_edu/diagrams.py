@@ -81,6 +81,15 @@ _SLOT, _GAP = 0.32, 0.45  # width of a block and of a gap between stages in stag
 
 
 # --------------------------------------------------------------------------- drawing helpers
+def _as_list(name: str, value: object, what: str) -> list:
+    """One module, or a list or tuple of them, as a list."""
+    if isinstance(value, nn.Module):
+        return [value]
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    raise TypeError(f"{name} must be {what} or a list of them, got {type(value).__name__}")
+
+
 def _family_color(family: str) -> str:
     return {"plain": PLAIN_COLOR, "residual": RESIDUAL_COLOR}.get(family, OTHER_COLOR)
 
@@ -206,7 +215,7 @@ def block_figure(
         >>> fig = block_figure([BasicBlock(64, 64, residual=False), BasicBlock(64, 64)],
         ...                    titles=["plain", "residual"])
     """
-    blocks = [blocks] if isinstance(blocks, nn.Module) else list(blocks)
+    blocks = _as_list("blocks", blocks, "a block")
     if not blocks:
         raise ValueError("blocks must be a block or a non-empty list of blocks")
     if titles is not None and (isinstance(titles, str) or len(titles) != len(blocks)):
@@ -270,7 +279,7 @@ def network_figure(
         >>> fig = network_figure([vgg19(), plain34(), resnet34()],
         ...                      ["VGG-19", "34-layer plain", "34-layer residual"])
     """
-    models = [models] if isinstance(models, nn.Module) else list(models)
+    models = _as_list("models", models, "a model")
     if not models:
         raise ValueError("models must be a model or a non-empty list of models")
     if titles is not None and (isinstance(titles, str) or len(titles) != len(models)):

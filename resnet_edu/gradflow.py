@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import NORM_LAYERS, check_batch, check_choice, check_module
+from ._checks import NORM_LAYERS, check_batch, check_choice, check_labels, check_module
 from .measure import eval_mode
 
 #: Class names recognised as blocks by default: ours (``resnet_edu.blocks``, ``resnet_edu.preact``)
@@ -593,6 +593,13 @@ class WeightRecorder(_Recorder):
                 f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}"
             )
         self._layers = _recorded_layers(model)
+        if optimizer is not None:
+            held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            if not any(id(layer.weight) in held for _, layer in self._layers):
+                raise ValueError(
+                    "optimizer must update model's weights, but it holds none of them "
+                    "(an optimizer of another model, or of a copy?)"
+                )
         self._optimizer = optimizer
         self._previous: dict[str, Tensor] = {}
         self._norms: list[Tensor] = []  # one (layers,) tensor per snapshot
@@ -669,7 +676,10 @@ def _one_backward(
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
     with _untouched(model, train=True), GradientRecorder(model, **recorder_kwargs) as rec:
-        loss_fn(model(inputs), targets).backward()
+        outputs = model(inputs)
+        if loss_fn is F.cross_entropy and targets.shape != outputs.shape:  # not probabilities
+            check_labels(targets, outputs.shape[1])
+        loss_fn(outputs, targets).backward()
     return rec.result()
 
 

@@ -37,7 +37,7 @@ from .blocks import (
     make_stage,
     zero_init_residual_blocks,
 )
-from .weights import load_weights, resolve_weights, set_num_classes
+from .weights import load_weights, reject_pretrained, resolve_weights, set_num_classes
 
 #: Output channels of the stem; the first stage's ``planes``.
 STEM_WIDTH = 64
@@ -233,6 +233,7 @@ def _resnet(
     **kwargs: Any,
 ) -> ResNet:
     """Build one named architecture, and load torchvision's ``weights`` into it if given."""
+    reject_pretrained(name, kwargs)
     check_bool("progress", progress)
     weights = resolve_weights(name, weights)
     if weights is not None:
@@ -446,7 +447,7 @@ def plain34(**kwargs: Any) -> ResNet:
 
 
 def _no_plain_weights(name: str, kwargs: dict[str, Any]) -> None:
-    for key in ("residual", "weights"):  # fixed: no shortcuts, and no weights exist
+    for key in ("residual", "weights", "pretrained"):  # fixed: no shortcuts; no weights exist
         if key in kwargs:
             raise TypeError(f"{name}() takes no {key} argument; use ResNet(...) or resnet*")
 

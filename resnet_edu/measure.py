@@ -100,8 +100,11 @@ def on_meta(builder: Callable[..., nn.Module], /, *args: Any, **kwargs: Any) -> 
         >>> next(model.parameters()).device
         device(type='meta')
     """
-    if not callable(builder):
-        raise TypeError(f"builder must be callable (e.g. resnet_edu.resnet50), got {builder!r}")
+    if isinstance(builder, nn.Module) or not callable(builder):
+        raise TypeError(
+            f"builder must be a function or class that builds a model (e.g. "
+            f"resnet_edu.resnet50), not a model it built; got {type(builder).__name__}"
+        )
     with torch.device("meta"):
         model = builder(*args, **kwargs)
     return check_module(f"builder {getattr(builder, '__name__', builder)!r} result", model)

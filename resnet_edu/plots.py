@@ -31,9 +31,11 @@ import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.axes import Axes
-from matplotlib.colors import LogNorm, Normalize, to_rgb
+from matplotlib.colors import Normalize, to_rgb
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+
+from ._checks import check_bool
 
 # Okabe & Ito (2008), "Color Universal Design".
 PLAIN_COLOR = "#D55E00"  # vermillion
@@ -227,13 +229,8 @@ def _values(name: str, series: Any) -> np.ndarray:
     return array
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-
-
 # --------------------------------------------------------------------------------------------
-# Chapters 2 and 4: gradients and responses layer by layer
+# Chapters 3 and 9: gradients and responses layer by layer
 # --------------------------------------------------------------------------------------------
 def gradient_flow(
     norms_by_model: Mapping[str, Mapping[str, float] | Sequence[float]],
@@ -242,7 +239,7 @@ def gradient_flow(
     log: bool = True,
     ylabel: str = "weight-gradient norm  ||dL/dW||",
 ) -> Axes:
-    """Gradient norm per layer, input to output, one line per model (chapters 2, 4).
+    """Gradient norm per layer, input to output, one line per model (chapters 3, 9).
 
     Args:
         norms_by_model: ``{model: {layer name: norm}}`` (e.g. from ``gradflow.gradient_norms``)
@@ -256,7 +253,7 @@ def gradient_flow(
         ...                     "resnet56": gradient_norms(resnet56(), x, y)})
     """
     _check_mapping("norms_by_model", norms_by_model)
-    _check_bool("log", log)
+    check_bool("log", log)
     ax = _axes(ax)
     depths = _depths(list(norms_by_model))
     for label, series in norms_by_model.items():
@@ -270,136 +267,13 @@ def gradient_flow(
     return ax
 
 
-def _heatmap_data(array: Any, layer_names: Any, steps: Any, max_labels: Any) -> tuple:
-    data = np.asarray(array, dtype=float)
-    if data.ndim != 2 or data.size == 0:
-        raise ValueError(f"array must be a non-empty 2-D layers x steps array, got {data.shape}")
-    if isinstance(layer_names, (str, bytes)) or not isinstance(layer_names, Sequence):
-        raise TypeError(f"layer_names must be a list of str, got {type(layer_names).__name__}")
-    if len(layer_names) != data.shape[0]:
-        raise ValueError(
-            f"layer_names has {len(layer_names)} names for {data.shape[0]} rows of array"
-        )
-    steps = np.arange(data.shape[1]) if steps is None else np.asarray(steps, dtype=float)
-    if steps.shape != (data.shape[1],):
-        raise ValueError(f"steps must have {data.shape[1]} entries, got {steps.shape}")
-    if isinstance(max_labels, bool) or not isinstance(max_labels, int) or max_labels < 1:
-        raise ValueError(f"max_labels must be an int >= 1, got {max_labels!r}")
-    return data, steps
-
-
-def _heatmap_norm(norm: Any, data: np.ndarray) -> Normalize:
-    if isinstance(norm, Normalize):
-        return norm
-    if norm not in ("log", "linear"):
-        raise ValueError(f"norm must be 'log', 'linear' or a matplotlib Normalize, got {norm!r}")
-    positive = data[np.isfinite(data) & (data > 0)]
-    if norm == "linear":
-        finite = data[np.isfinite(data)]
-        return Normalize(finite.min(), finite.max()) if finite.size else Normalize()
-    return LogNorm(positive.min(), positive.max()) if positive.size else LogNorm()
-
-
-def gradient_heatmap(
-    array: Any,
-    layer_names: Sequence[str],
-    steps: Sequence[int] | None = None,
-    ax: Axes | None = None,
-    *,
-    max_labels: int = 12,
-    norm: str | Normalize = "log",
-    colorbar: bool = True,
-    label: str = "gradient norm",
-) -> Axes:
-    """A layer x training-step heatmap of gradient norms (chapter 4).
-
-    Args:
-        array: ``layers x steps`` norms (``GradientRecord.as_array()``).
-        layer_names: one name per row (``GradientRecord.names()``).
-        steps: the training step of each column; default 0, 1, 2, ...
-        ax: draw here; default a new book-size figure.
-        max_labels: at most this many layer names on the y axis (every k-th one).
-        norm: ``"log"`` (default), ``"linear"``, or a matplotlib ``Normalize`` -- pass the same
-            one to several heatmaps to give them one colour scale.
-        colorbar: draw a colour bar beside the axes.
-        label: what the colours show (the colour bar's label).
-
-    Example:
-        >>> record = rec.result()
-        >>> ax = gradient_heatmap(record.as_array(), record.names())
-    """
-    data, steps = _heatmap_data(array, layer_names, steps, max_labels)
-    colour_norm = _heatmap_norm(norm, data)
-    _check_bool("colorbar", colorbar)
-    ax = _axes(ax)
-    shown = np.where(data > 0, data, np.nan) if isinstance(colour_norm, LogNorm) else data
-    masked = np.ma.masked_invalid(shown)
-    x_edges = np.append(steps, steps[-1] + (steps[-1] - steps[-2] if steps.size > 1 else 1))
-    image = ax.pcolormesh(x_edges, np.arange(data.shape[0] + 1), masked, norm=colour_norm)
-    every = max(1, math.ceil(len(layer_names) / max_labels))
-    ticks = list(range(0, len(layer_names), every))
-    ax.set_yticks([t + 0.5 for t in ticks], [layer_names[t] for t in ticks])
-    ax.invert_yaxis()  # first layer on top, as in a model summary
-    ax.grid(False)
-    ax.set_xlabel("training step")
-    ax.set_ylabel("layer")
-    if colorbar:
-        scale = " (log scale)" if isinstance(colour_norm, LogNorm) else ""
-        ax.figure.colorbar(image, ax=ax, label=label + scale)
-    return ax
-
-
-def gradient_heatmaps(
-    records: Mapping[str, tuple[Any, Sequence[str]]],
-    steps: Sequence[int] | None = None,
-    *,
-    max_labels: int = 8,
-    label: str = "gradient norm",
-) -> Figure:
-    """Heatmaps side by side with ONE log colour scale and one colour bar (chapter 4).
-
-    Args:
-        records: ``{model: (layers x steps array, layer names)}``, e.g.
-            ``{"plain56": (rec.as_array(), rec.names())}``; the panels share their rows when
-            the models have the same layers.
-        steps: the training step of each column.
-        max_labels: layer names per y axis.
-        label: what the colours show.
-
-    Example:
-        >>> fig = gradient_heatmaps({m: (r.as_array(), r.names()) for m, r in records.items()})
-    """
-    _check_mapping("records", records)
-    arrays = []
-    for model, value in records.items():
-        if not (isinstance(value, tuple) and len(value) == 2):
-            raise TypeError(f"records[{model!r}] must be (array, layer_names), got {value!r:.60}")
-        arrays.append(_heatmap_data(value[0], value[1], steps, max_labels)[0])
-    positive = np.concatenate([a[np.isfinite(a) & (a > 0)] for a in arrays])
-    shared = LogNorm(positive.min(), positive.max()) if positive.size else LogNorm()
-    with book_style():
-        fig, axes = plt.subplots(1, len(records), figsize=(7, 3.8), layout="constrained")
-    axes = np.atleast_1d(axes)
-    for i, (ax, (model, (array, names))) in enumerate(zip(axes, records.items(), strict=True)):
-        gradient_heatmap(
-            array, names, steps, ax, max_labels=max_labels, norm=shared, colorbar=False
-        )
-        ax.set_title(display_label(model))
-        if i and list(names) == list(records[next(iter(records))][1]):
-            ax.set_ylabel("")
-            ax.tick_params(labelleft=False)  # same rows as the first panel
-    scale = " (log scale)"
-    fig.colorbar(axes[0].collections[0], ax=list(axes), label=label + scale)
-    return fig
-
-
 def response_std(
     stds_by_model: Mapping[str, Mapping[str, float] | Sequence[float]],
     ax: Axes | None = None,
     *,
     sort: bool = False,
 ) -> Axes:
-    """Std of each 3x3 layer's response, one line per model: the paper's Figure 7 (chapter 4).
+    """Std of each 3x3 layer's response, one line per model: the paper's Figure 7 (chapter 3).
 
     Args:
         stds_by_model: ``{model: {conv name: std}}`` (``gradflow.response_stds``) or sequences.
@@ -410,7 +284,7 @@ def response_std(
         >>> ax = response_std({"plain20": response_stds(p20, x), "resnet20": ...}, sort=True)
     """
     _check_mapping("stds_by_model", stds_by_model)
-    _check_bool("sort", sort)
+    check_bool("sort", sort)
     ax = _axes(ax)
     depths = _depths(list(stds_by_model))
     for label, series in stds_by_model.items():
@@ -454,7 +328,7 @@ def layer_curves(
     reference: float | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """A few layers' values over training steps, per model: first vs last layer (chapter 4).
+    """A few layers' values over training steps, per model: first vs last layer (chapter 3).
 
     Colour is the model (family colour), line style the layer: the first layer named in
     ``layers`` solid, the second dashed, ... Works with every per-step record of ``gradflow``:
@@ -480,7 +354,7 @@ def layer_curves(
         isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence)
     ):
         raise TypeError(f"layers must be a list of layer names, got {layers!r}")
-    _check_bool("log", log)
+    check_bool("log", log)
     ax = _axes(ax)
     depths = _depths(list(series_by_model))
     for model, series in series_by_model.items():
@@ -512,7 +386,7 @@ def per_layer_curves(
     ax: Axes | None = None,
 ) -> Axes:
     """Every layer's values over training steps, one model, coloured first (dark) to last
-    (light) -- Karpathy's update-to-weight-ratio plot (chapter 4).
+    (light) -- Karpathy's update-to-weight-ratio plot (chapter 3).
 
     Args:
         series_by_layer: ``{layer name: [one value per step]}``, in forward order (e.g.
@@ -528,7 +402,7 @@ def per_layer_curves(
         >>> per_layer_curves(record.update_ratios, reference=1e-3, title="plain-56")
     """
     _check_mapping("series_by_layer", series_by_layer)
-    _check_bool("log", log)
+    check_bool("log", log)
     ax = _axes(ax)
     colours = mpl.colormaps["viridis"](np.linspace(0.0, 0.9, len(series_by_layer)))
     for colour, (layer, series) in zip(colours, series_by_layer.items(), strict=True):
@@ -545,7 +419,7 @@ def per_layer_curves(
 
 
 # --------------------------------------------------------------------------------------------
-# Chapters 1, 6, 7: training curves and costs
+# Chapters 1, 3, 4, 7: training curves and costs
 # --------------------------------------------------------------------------------------------
 def _history_series(history: Any, key: str) -> list[float] | None:
     value = history.get(key) if isinstance(history, Mapping) else getattr(history, key, None)
@@ -658,7 +532,7 @@ def cost_bars(
     models: Mapping[str, tuple[float, float]],
     ax: Sequence[Axes] | None = None,
 ) -> Figure:
-    """Parameters (millions) and multiply-adds (billions) per model, side by side (chapter 6).
+    """Parameters (millions) and multiply-adds (billions) per model, side by side (chapter 4).
 
     Args:
         models: ``{model: (parameters, mult_adds)}`` as raw counts.
@@ -780,7 +654,7 @@ def path_length_plot(
     k, v = _float_array("lengths", lengths), _float_array("values", values)
     if k.ndim != 1 or k.shape != v.shape:
         raise ValueError(f"lengths and values must have the same length, got {k.shape}, {v.shape}")
-    _check_bool("log", log)
+    check_bool("log", log)
     ax = _axes(ax)
     keep = np.isfinite(v)
     ax.bar(k[keep], v[keep], color=RESIDUAL_COLOR)
@@ -845,7 +719,7 @@ def landscape_1d(
     a = _float_array("alphas", alphas)
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must be a non-empty {model: losses} mapping")
-    _check_bool("log", log)
+    check_bool("log", log)
     ax = _axes(ax)
     for label, losses in curves.items():
         z = _float_array(f"curves[{label!r}]", losses)

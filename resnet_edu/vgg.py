@@ -17,7 +17,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from ._checks import check_bool, check_choice, check_images, check_int, check_positive_number
-from .weights import load_weights, resolve_weights, set_num_classes
+from .weights import load_weights, reject_pretrained, resolve_weights, set_num_classes
 
 #: Layer configurations of the VGG paper's Table 1: a number is a 3x3 conv of that width,
 #: ``"M"`` a 2x2 max pool. Keys are the paper's column names.
@@ -175,6 +175,7 @@ def _vgg(
     name: str, config: str, batch_norm: bool, weights: Any, progress: bool, **kwargs: Any
 ) -> VGG:
     """Build one named VGG, and load torchvision's ``weights`` into it if given."""
+    reject_pretrained(name, kwargs)
     check_bool("progress", progress)
     weights = resolve_weights(name, weights)
     if weights is not None:

@@ -78,6 +78,15 @@ def resolve_weights(model_name: str, weights: Any) -> Any:
     )
 
 
+def reject_pretrained(name: str, kwargs: dict[str, Any]) -> None:
+    """torchvision removed ``pretrained=`` (0.13); say what replaced it."""
+    if "pretrained" in kwargs:
+        raise TypeError(
+            f"{name}() takes weights=, not pretrained= (torchvision removed it in 0.13): use "
+            "weights='DEFAULT' for the pretrained weights, or weights=None"
+        )
+
+
 def set_num_classes(kwargs: dict[str, Any], weights: Any) -> None:
     """Set ``kwargs["num_classes"]`` from the weights' categories, as torchvision does.
 
@@ -125,6 +134,15 @@ def load_weights(model: nn.Module, weights: Any, *, progress: bool = True) -> nn
     Example:
         >>> model = load_weights(resnet50(), resolve_weights("resnet50", "DEFAULT"))
     """
+    from torchvision.models import WeightsEnum
+
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(weights, WeightsEnum):
+        raise TypeError(
+            "weights must be a torchvision weights member such as "
+            f"resolve_weights('resnet50', 'DEFAULT'), got {type(weights).__name__} {weights!r}"
+        )
     path, downloaded = _cached_file(weights, progress)
     state_dict = load_weights_file(path, check_hash=not downloaded)  # torch.hub checked it
     model.load_state_dict(state_dict, strict=True)

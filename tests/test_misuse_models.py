@@ -444,6 +444,44 @@ CASES = [
     ("preact-x-channels", lambda: forward(preact, img(2, 3, 8, 8)), ValueError, "x"),
     ("preact-x-1x1-train", lambda: forward(preact, img(1, 1, 1, 1)), ValueError, "x"),
     # --- API added with issue 14 (not in the count against the code before it) ----------------
+    # --- the held-out probe of issue 20: calls a door can catch ---------------------------
+    (
+        "cifar-norm-GroupNorm-class",
+        lambda: meta(CifarResNet, 20, norm_layer=nn.GroupNorm),
+        TypeError,
+        "norm_layer",
+    ),
+    (
+        "cifar-norm-LayerNorm-class",
+        lambda: meta(CifarResNet, 20, norm_layer=nn.LayerNorm),
+        TypeError,
+        "norm_layer",
+    ),
+    (
+        "resnet18-norm-BatchNorm1d",
+        lambda: meta(resnet_edu.resnet18, norm_layer=nn.BatchNorm1d),
+        TypeError,
+        "norm_layer",
+    ),
+    (
+        "resnet50-pretrained",
+        lambda: meta(resnet_edu.resnet50, pretrained=True),
+        TypeError,
+        "pretrained",
+    ),
+    ("vgg16-pretrained", lambda: meta(resnet_edu.vgg16, pretrained=True), TypeError, "pretrained"),
+    (
+        "plain18-pretrained",
+        lambda: meta(resnet_edu.plain18, pretrained=True),
+        TypeError,
+        "pretrained",
+    ),
+    (
+        "load_weights-str",
+        lambda: resnet_edu.weights.load_weights(imagenet(), "DEFAULT"),
+        TypeError,
+        "weights",
+    ),
     ("make_stage-block-str", lambda: make_stage("basic", 16, 16, 2), TypeError, "block"),
     ("make_stage-blocks-0", lambda: make_stage(BasicBlock, 16, 16, 0), ValueError, "blocks"),
     ("make_stage-inplanes-str", lambda: make_stage(BasicBlock, "16", 16, 2), TypeError, "inplanes"),

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-from matplotlib.colors import LogNorm, to_rgb  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
 
 from resnet_edu import plots  # noqa: E402
 from resnet_edu.ensembles import path_length_distribution  # noqa: E402
@@ -80,19 +80,6 @@ def test_draws_into_a_given_axes() -> None:
         plots.gradient_flow({"plain-8": [1.0]}, ax="left")
 
 
-def test_gradient_heatmap() -> None:
-    data = np.abs(np.random.default_rng(0).normal(size=(30, 8))) + 1e-3
-    names = [f"layer{i}" for i in range(30)]
-    ax = plots.gradient_heatmap(data, names, steps=range(0, 80, 10), max_labels=10)
-    assert len(ax.collections) == 1
-    assert len(ax.get_yticklabels()) == 10
-    assert ax.get_xlabel() == "training step"
-    with pytest.raises(ValueError, match="layer_names"):
-        plots.gradient_heatmap(data, names[:3])
-    with pytest.raises(ValueError, match="2-D"):
-        plots.gradient_heatmap(data[0], names)
-
-
 def test_response_std_sorted() -> None:
     stds = {"plain-20": [1.0, 3.0, 2.0], "ResNet-20": {"a": 0.5, "b": 0.2, "c": 0.9}}
     ax = plots.response_std(stds, sort=True)
@@ -143,31 +130,6 @@ def test_book_style_context_restores_rcparams() -> None:
     with plots.book_style():
         assert matplotlib.rcParams["font.size"] == plots.BOOK_RC["font.size"]
     assert matplotlib.rcParams["font.size"] == before
-
-
-def test_gradient_heatmap_norm_and_colorbar_options() -> None:
-    data = np.array([[1.0, 2.0, 4.0], [0.5, 0.0, 8.0]])
-    ax = plots.gradient_heatmap(data, ["a", "b"], norm="linear", colorbar=False)
-    assert len(ax.figure.axes) == 1  # no colour bar
-    assert not isinstance(ax.collections[0].norm, LogNorm)
-    shared = LogNorm(0.1, 100.0)
-    ax = plots.gradient_heatmap(data, ["a", "b"], norm=shared)
-    assert ax.collections[0].norm is shared and len(ax.figure.axes) == 2
-
-
-def test_gradient_heatmaps_share_one_scale_and_one_colorbar() -> None:
-    names = ["conv1", "fc"]
-    fig = plots.gradient_heatmaps(
-        {
-            "plain56": (np.array([[1.0, 10.0], [2.0, 3.0]]), names),
-            "resnet56": (np.ones((2, 2)), names),
-        }
-    )
-    panels = fig.axes[:2]
-    assert len(fig.axes) == 3  # two panels, one colour bar
-    assert panels[0].collections[0].norm is panels[1].collections[0].norm
-    assert (panels[0].collections[0].norm.vmin, panels[0].collections[0].norm.vmax) == (1.0, 10.0)
-    assert [ax.get_title() for ax in panels] == ["plain-56", "ResNet-56"]
 
 
 def test_figure6_two_panels_by_family() -> None:
