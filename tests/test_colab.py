@@ -110,6 +110,16 @@ def test_text_for_one_edition_is_only_in_that_edition(chapter):
             assert cell.id not in twin, f"{chapter.name}: a book-only cell is in Colab"
 
 
+@pytest.mark.parametrize("chapter", CHAPTERS, ids=IDS)
+def test_the_colab_edition_does_not_speak_of_the_offline_build(chapter):
+    """The book's pages were built offline; a Colab reader is online and runs the chapter: text
+    about the offline build is ``book-only``, and Colab's own text ``colab-only``."""
+    for cell in _twin(chapter).cells:
+        if cell.cell_type == "markdown":
+            found = re.search(r"(page|book) (was|is) built (offline|without internet)", cell.source)
+            assert not found, f"{chapter.name}: {found.group(0)!r} in Colab; tag it book-only"
+
+
 # --- the converter, on made-up text ------------------------------------------------------------
 
 
