@@ -40,6 +40,7 @@ __all__ = [
     "CheckpointError",
     "RunLockedError",
     "atomic_write_bytes",
+    "check_writable",
     "get_rng_state",
     "load_checkpoint",
     "remove_stale_temps",
@@ -119,6 +120,8 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> Path:
     """
     if not isinstance(state, dict):
         raise TypeError(f"state must be a dict, got {type(state).__name__}")
+    if not state:
+        raise ValueError("state is empty: a checkpoint needs at least one entry (see TrainState)")
     path = Path(path)
     buffer = io.BytesIO()
     torch.save({"format": FORMAT, "version": VERSION, **state}, buffer)
@@ -170,7 +173,7 @@ def remove_stale_temps(path: str | Path) -> list[Path]:
     return removed
 
 
-_held: dict[Path, int] = {}  # lock files this process holds, with their nesting depth
+_held: set[Path] = set()  # lock files this process holds
 
 
 @contextmanager
@@ -178,75 +181,85 @@ def run_lock(path: str | Path) -> Iterator[Path]:
     """Hold the lock of checkpoint ``path`` (the file ``.<name>.lock`` next to it) inside ``with``.
 
     A second process asking for the same lock gets a :class:`RunLockedError` at once, instead
-    of two runs overwriting one checkpoint. The lock is ``fcntl.flock``: the operating system
-    releases it when its process ends, even by SIGKILL, so a stale file never blocks a later
-    run; the file is removed on a normal exit. Nested use in one process is allowed (the
-    command line locks its folder, then :func:`resnet_edu.train.fit` locks again). Where
-    ``fcntl`` does not exist (Windows), nothing is locked.
+    of two runs overwriting one checkpoint. The lock is the operating system's (``flock``, or
+    ``msvcrt.locking`` on Windows): it ends with its process, even one killed by SIGKILL, so
+    the lock file left behind never blocks a later run. A folder where files cannot be created
+    is refused first, with the real reason, before any work. Nested use in one process is
+    allowed (the command line locks its folder, then :func:`resnet_edu.train.fit` again).
 
     Raises:
         RunLockedError: another process holds the lock.
+        OSError: the folder is not writable (e.g. ``PermissionError``), with its name.
 
     Example:
         >>> with run_lock("run/checkpoint.pt"):
         ...     ...  # this process alone writes run/checkpoint.pt
     """
     lock = Path(path).resolve().parent / f".{Path(path).name}.lock"
-    if lock in _held:
-        _held[lock] += 1
-        try:
-            yield lock
-        finally:
-            _held[lock] -= 1
-        return
-    try:
-        import fcntl
-    except ImportError:  # Windows
+    if lock in _held:  # the outer ``with`` of this process holds it
         yield lock
         return
-    fd = _acquire(lock, fcntl)
-    _held[lock] = 1
+    check_writable(lock.parent)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
     try:
+        if _lock(fd, lock):
+            os.ftruncate(fd, 0)
+            os.write(fd, str(os.getpid()).encode())
+        _held.add(lock)
         yield lock
     finally:
-        del _held[lock]
-        if fd is not None:
-            lock.unlink(missing_ok=True)  # while still holding it: nobody locks a removed file
-            os.close(fd)
+        _held.discard(lock)
+        os.close(fd)  # releases the lock
 
 
-def _acquire(lock: Path, fcntl) -> int | None:
-    """An open, locked descriptor of ``lock``; ``None`` where the file system cannot lock."""
-    while True:
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
+def _lock(fd: int, lock: Path) -> bool:
+    """Lock ``fd`` without waiting; False (with a warning) where the file system cannot lock."""
+    try:
+        if os.name == "nt":
+            import msvcrt
+
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+        else:
+            import fcntl
+
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(fd, 64).decode(errors="replace").strip() or "another process"
-            os.close(fd)
-            raise RunLockedError(
-                f"{str(lock.parent / lock.name[1:-5])!r} is in use by a running process "
-                f"(pid {owner}, lock file {str(lock)!r}): wait for it to end, or use another "
-                "folder"
-            ) from None
-        except OSError as error:  # e.g. a network or FUSE file system without locks
-            os.close(fd)
-            lock.unlink(missing_ok=True)
-            warnings.warn(
+        return True
+    except OSError as error:
+        if error.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, errno.EDEADLK):
+            warnings.warn(  # e.g. a network or FUSE file system without locks
                 f"cannot lock {str(lock)!r} ({error.strerror}): nothing stops a second run "
                 "from writing the same checkpoint",
                 stacklevel=4,
             )
-            return None
-        try:
-            same = os.stat(lock).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same = False
-        if same:  # else the holder removed the file before we locked it: try again
-            os.ftruncate(fd, 0)
-            os.write(fd, str(os.getpid()).encode())
-            return fd
-        os.close(fd)
+            return False
+    try:
+        owner = os.read(fd, 64).decode(errors="replace").strip() or "another process"
+    except OSError:  # Windows: the holder's locked byte cannot be read
+        owner = "another process"
+    raise RunLockedError(
+        f"{str(lock.parent / lock.name[1:-5])!r} is in use by a running process (pid {owner}, "
+        f"lock file {str(lock)!r}): wait for it to end, or use another folder"
+    )
+
+
+def check_writable(folder: str | Path) -> None:
+    """Refuse a folder where files cannot be created, before any work is done there.
+
+    Raises:
+        OSError: of the kind the file system gave (e.g. ``PermissionError``), naming the folder.
+
+    Example:
+        >>> check_writable("run")
+    """
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise type(error)(
+            error.errno,
+            f"cannot write into {str(folder)!r} ({error.strerror}): checkpoints go there; make "
+            "it writable, or choose another folder",
+        ) from None
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -266,6 +279,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         120
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(
+            errno.EISDIR, f"{str(path)!r} is a folder, not a checkpoint file; name the .pt file"
+        )
     if not path.is_file():
         raise FileNotFoundError(f"no checkpoint at {str(path)!r}")
     try:

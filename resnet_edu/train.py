@@ -955,7 +955,12 @@ def _check_fit(model, data, config, optimizer, loss, callbacks) -> tuple[DataLoa
         ("optimizer", optimizer, "(parameters, config) -> torch.optim.Optimizer"),
         ("loss", loss, "(logits, labels) -> loss"),
     ):
-        if not callable(value) or isinstance(value, torch.optim.Optimizer):
+        if isinstance(value, torch.optim.Optimizer):  # built already: fit builds its own
+            raise TypeError(
+                f"{name} must be a function {accepted}, got a {type(value).__name__} object; "
+                f"pass e.g. lambda params, config: torch.optim.{type(value).__name__}(params, ...)"
+            )
+        if not callable(value):
             raise TypeError(f"{name} must be a function {accepted}, got {value!r}")
     train_loader, test_loader = _unpack(data)
     if train_loader.batch_size is None:

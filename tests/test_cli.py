@@ -136,4 +136,10 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
     assert len(history["loss"]) == total
     for folder in ("run", "ref"):  # no temporary or partial files left behind
         names = sorted(p.name for p in (tmp_path / folder).iterdir())
-        assert names == ["args.json", "checkpoint.pt", "history.csv", "history.json"]
+        assert names == [
+            ".checkpoint.pt.lock",
+            "args.json",
+            "checkpoint.pt",
+            "history.csv",
+            "history.json",
+        ]

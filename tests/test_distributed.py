@@ -65,6 +65,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("done: train error") == 1  # only rank 0 reports
     assert sorted(p.name for p in out.iterdir()) == [
+        ".checkpoint.pt.lock",
         "args.json",
         "checkpoint.pt",
         "history.csv",

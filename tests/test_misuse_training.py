@@ -18,12 +18,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from unittest import mock
 
 import pytest
 import torch
 
 from resnet_edu import checkpoint as ckpt
 from resnet_edu import cli, data
+from resnet_edu import train as train_module
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.cli import main
 from resnet_edu.ddp import process_group
@@ -68,6 +70,23 @@ def _pair(n_train: int = 64, n_test: int = 32, batch_size: int = 16):
 
 PAIR = _pair()
 X, Y = torch.randn(4, 3, 8, 8), torch.randint(0, 10, (4,))
+
+
+def _loaders(x: torch.Tensor, y: torch.Tensor):
+    """A (train, test) pair on the given images and labels."""
+    ds = torch.utils.data.TensorDataset(x, y)
+    return torch.utils.data.DataLoader(ds, batch_size=8), torch.utils.data.DataLoader(ds)
+
+
+def _unwritable(call):
+    """``call()`` where no file can be created (as in a read-only folder, also for root)."""
+
+    def denied(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    with mock.patch.object(ckpt.tempfile, "TemporaryFile", denied):
+        return call()
+
 
 # (call, expected exception, a substring naming the argument and/or what is accepted)
 BAD_CALLS = {
@@ -157,6 +176,60 @@ BAD_CALLS = {
         TypeError,
         "identity must map names",
     ),
+    "fit(labels outside the classes)": (
+        lambda: fit(_tiny(), _loaders(torch.randn(16, 3, 8, 8), torch.arange(16) % 12)),
+        ValueError,
+        "labels must be class indices in [0, 10) for this model (10 outputs), got labels from 0",
+    ),
+    "fit(negative labels)": (
+        lambda: fit(_tiny(), _loaders(torch.randn(16, 3, 8, 8), torch.arange(16) % 10 - 1)),
+        ValueError,
+        "labels must be class indices in [0, 10)",
+    ),
+    "fit(float labels)": (
+        lambda: fit(_tiny(), _loaders(torch.randn(16, 3, 8, 8), torch.rand(16))),
+        TypeError,
+        "labels must be integer class indices (torch.long), got torch.float32",
+    ),
+    "fit(model without logits)": (
+        lambda: fit(torch.nn.Conv2d(3, 10, 1), PAIR),
+        ValueError,
+        "model must return logits (N, classes)",
+    ),
+    "fit(NaN input)": (
+        lambda: fit(
+            _tiny(),
+            _loaders(torch.full((16, 3, 8, 8), math.nan), torch.arange(16) % 10),
+            TrainConfig(**QUIET),
+        ),
+        NonFiniteLossError,
+        "the input images of that step hold NaN or infinite values",
+    ),
+    "fit(optimizer=an optimizer)": (
+        lambda: fit(_tiny(), PAIR, optimizer=torch.optim.SGD(_tiny().parameters(), lr=0.1)),
+        TypeError,
+        "optimizer must be a function (parameters, config) -> torch.optim.Optimizer",
+    ),
+    "fit(optimizer returns a list)": (
+        lambda: fit(_tiny(), PAIR, TrainConfig(**QUIET), optimizer=lambda p, c: list(p)),
+        TypeError,
+        "torch.optim.Optimizer; it returned list",
+    ),
+    "fit(loss='mse')": (
+        lambda: fit(_tiny(), PAIR, loss="mse"),
+        TypeError,
+        "loss must be a function (logits, labels) -> loss",
+    ),
+    "fit(checkpoint in a read-only folder)": (
+        lambda: _unwritable(lambda: fit(_tiny(), PAIR, checkpoint=ROOT / "tests" / "x.pt")),
+        PermissionError,
+        f"cannot write into {str(ROOT / 'tests')!r} (Permission denied)",
+    ),
+    "TrainConfig(amp_dtype='fp8')": (
+        lambda: TrainConfig(amp_dtype="fp8"),
+        ValueError,
+        "amp_dtype must be 'float16' or 'bfloat16'",
+    ),
     "fit(device='cuda') without CUDA": pytest.param(
         (
             lambda: fit(_tiny(), PAIR, TrainConfig(epochs=1, progress=False, device="cuda")),
@@ -208,6 +281,16 @@ BAD_CALLS = {
         lambda: ckpt.load_checkpoint("missing.pt"),
         FileNotFoundError,
         "missing.pt",
+    ),
+    "load_checkpoint(<folder>)": (
+        lambda: ckpt.load_checkpoint(ROOT / "tests"),
+        IsADirectoryError,
+        "is a folder, not a checkpoint file",
+    ),
+    "save_checkpoint(state={})": (
+        lambda: ckpt.save_checkpoint("x.pt", {}),
+        ValueError,
+        "state is empty",
     ),
     # experiments
     "paper_config(depth='56')": (lambda: paper_config("56"), TypeError, "depth must be an int"),
@@ -416,6 +499,43 @@ def test_bad_places_and_values_are_one_line(tmp_path, capsys):
     assert not (tmp_path / "g").exists() and not (tmp_path / "i").exists()
 
 
+def _resumable(finished_run, out):
+    """A copy of the finished run, one step short of its end: continuing it trains."""
+    shutil.copytree(finished_run, out)
+    state = ckpt.load_checkpoint(out / "checkpoint.pt")
+    state["step"] -= 1
+    ckpt.save_checkpoint(out / "checkpoint.pt", state)
+
+
+def test_a_read_only_out_on_resume_says_so_before_step_1(
+    finished_run, tmp_path, monkeypatch, capsys
+):
+    out = tmp_path / "out"
+    _resumable(finished_run, out)
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the folder must be checked before the first step")
+
+    monkeypatch.setattr(train_module, "train_one_epoch", no_training)
+    argv = ["--model", "plain20", *FAST, "--out", str(out), "--resume"]
+    assert _unwritable(lambda: main(argv)) == 2
+    line = _one_error_line(capsys)
+    assert f"cannot write into {str(out)!r} (Permission denied)" in line, line
+    assert ".lock" not in line  # the folder is the problem, not the lock file
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_a_read_only_out_on_resume_with_real_permissions(finished_run, tmp_path, capsys):
+    out = tmp_path / "out"
+    _resumable(finished_run, out)
+    out.chmod(0o500)
+    try:
+        assert main(["--model", "plain20", *FAST, "--out", str(out), "--resume"]) == 2
+        assert f"cannot write into {str(out)!r} (Permission denied)" in _one_error_line(capsys)
+    finally:
+        out.chmod(0o700)
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_read_only_out_is_one_line(tmp_path, capsys):
     tmp_path.chmod(0o500)
@@ -473,7 +593,7 @@ def test_two_runs_cannot_share_one_out(tmp_path, capsys):
         )
     assert code.returncode == 2 and "in use by a running process" in code.stderr
     assert f"pid {os.getpid()}" in code.stderr and "Traceback" not in code.stderr
-    assert sorted(p.name for p in out.iterdir()) == []  # lock released and removed
+    assert sorted(p.name for p in out.iterdir()) == [".checkpoint.pt.lock"]  # nothing else
 
 
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
@@ -486,8 +606,8 @@ def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     assert victim.returncode == -9
     assert (tmp_path / ".checkpoint.pt.lock").exists()  # the file stays, the lock does not
     with ckpt.run_lock(path):
-        pass
-    assert list(tmp_path.iterdir()) == []
+        assert (tmp_path / ".checkpoint.pt.lock").read_text() == str(os.getpid())
+    assert [p.name for p in tmp_path.iterdir()] == [".checkpoint.pt.lock"]
 
 
 def test_stale_temporary_files_are_removed_at_start(tmp_path):
@@ -496,7 +616,8 @@ def test_stale_temporary_files_are_removed_at_start(tmp_path):
     other = tmp_path / ".other.pt.abc123.tmp"  # another file's: not ours to remove
     other.write_bytes(b"")
     fit(_tiny(), PAIR, TrainConfig(epochs=1, **QUIET), checkpoint=tmp_path / "c.pt")
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.pt.abc123.tmp", "c.pt"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == [".c.pt.lock", ".other.pt.abc123.tmp", "c.pt"]
 
 
 def test_a_full_disk_says_how_much_is_needed_and_keeps_the_old_file(tmp_path, monkeypatch):
@@ -513,7 +634,7 @@ def test_a_full_disk_says_how_much_is_needed_and_keeps_the_old_file(tmp_path, mo
     with pytest.raises(OSError, match="keeps both"):
         ckpt.save_checkpoint(path, {"model": {"w": torch.ones(len(before))}})
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.pt.lock", ".new.pt.lock", "c.pt"]
 
 
 def test_a_diverging_loss_stops_the_run_and_saves_nothing_diverged(tmp_path):
@@ -558,4 +679,4 @@ def test_a_file_system_without_locks_warns_and_still_trains(tmp_path, monkeypatc
     monkeypatch.setattr(fcntl, "flock", no_locks)
     with pytest.warns(UserWarning, match="cannot lock .*No locks available"):
         fit(_tiny(), PAIR, TrainConfig(epochs=1, **QUIET), checkpoint=tmp_path / "c.pt")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.pt.lock", "c.pt"]

@@ -214,7 +214,12 @@ def test_resume_after_a_crash_equals_the_uninterrupted_run(tmp_path, digits, sou
         assert torch.equal(
             final["optimizer"]["state"][k]["momentum_buffer"], buf["momentum_buffer"]
         )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "ref.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".c.pt.lock",
+        ".ref.pt.lock",
+        "c.pt",
+        "ref.pt",
+    ]
 
 
 def test_resume_refuses_another_config(tmp_path, digits):
