@@ -382,7 +382,7 @@ def cifar10(
     test_batch_size: int = 1000,
     num_workers: int = 0,
 ) -> Loaders:
-    """torchvision's CIFAR-10 with the paper's augmentation and its 45k/5k split (chapter 4, 7).
+    """torchvision's CIFAR-10 with the paper's augmentation and its 45k/5k split (full mode).
 
     Images are normalised per channel with the training images' mean and std (the paper
     subtracts the per-pixel mean; per-channel statistics are the usual modern equivalent).

@@ -1,4 +1,6 @@
-"""The paper's CIFAR-10 experiment as one function: plain nets and ResNets side by side (chapter 7).
+"""The paper's CIFAR-10 experiment as one function: plain nets and ResNets side by side.
+
+Chapter 7 runs it; chapter 1 takes its recipe (:func:`paper_config`) for the degradation run.
 
 Section 4.2 of the paper trains, at each depth 6n+2, a plain net and the ResNet with the same
 layers, all with one recipe, and reports the ResNets' test errors in Table 6 and the training
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from . import paper
-from ._checks import check_choice, check_int, check_module
+from ._checks import check_bool, check_choice, check_int, check_module
 from .checkpoint import atomic_write_bytes
 from .cifar import CifarResNet
 from .data import Loaders
@@ -44,11 +46,10 @@ __all__ = [
     "table6_rows",
 ]
 
-#: The paper's schedule (section 4.2), from :data:`resnet_edu.paper.CIFAR`: batch 128, lr / 10 at
-#: 32k and 48k, stop at 64k iterations.
+#: The paper's schedule (section 4.2), from :data:`resnet_edu.paper.CIFAR`: batch 128, stop at
+#: 64k iterations (the milestones, 32k and 48k, are ``paper.CIFAR.milestones``).
 PAPER_BATCH_SIZE = paper.CIFAR.batch_size
 PAPER_ITERATIONS = paper.CIFAR.iterations
-PAPER_MILESTONES = paper.CIFAR.milestones
 
 #: Test error (%) of the paper's CIFAR-10 ResNets, Table 6 (:data:`resnet_edu.paper.TABLE6_ERROR`;
 #: ResNet-110: best of 5 runs). Plain nets have no row in Table 6: their curves are in Figure 6.
@@ -74,8 +75,7 @@ def model_name(depth: int, residual: bool) -> str:
         'plain56'
     """
     check_int("depth", depth, minimum=1)
-    if not isinstance(residual, bool):
-        raise TypeError(f"residual must be True or False, got {type(residual).__name__}")
+    check_bool("residual", residual)
     return f"{'resnet' if residual else 'plain'}{depth}"
 
 
