@@ -37,6 +37,7 @@ def built_book() -> Path:
     """``_build/html``, as ``make book`` builds it (built here first if it is missing)."""
     html = ROOT / "_build" / "html"
     if not (html / "index.html").exists():
-        build = [sys.executable, "-m", "jupyter_book", "build", "-W", "-n", "--keep-going"]
-        subprocess.run([*build, "--all", str(ROOT)], check=True)
+        jupyter_book = Path(sys.executable).parent / "jupyter-book"  # the venv's command
+        build = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--all", str(ROOT)]
+        subprocess.run(build, check=True)
     return html
