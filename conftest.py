@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import subprocess
 import sys
 from collections import defaultdict
@@ -36,8 +37,11 @@ def pytest_terminal_summary(terminalreporter):
 def built_book() -> Path:
     """``_build/html``, as ``make book`` builds it (built here first if it is missing)."""
     html = ROOT / "_build" / "html"
-    if not (html / "index.html").exists():
-        jupyter_book = Path(sys.executable).parent / "jupyter-book"  # the venv's command
-        build = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--all", str(ROOT)]
-        subprocess.run(build, check=True)
+    html.parent.mkdir(exist_ok=True)
+    with open(html.parent / ".build.lock", "w") as lock:  # pytest-xdist: one worker builds
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (html / "index.html").exists():
+            jupyter_book = Path(sys.executable).parent / "jupyter-book"  # the venv's command
+            build = [str(jupyter_book), "build", "-W", "-n", "--keep-going", "--all", str(ROOT)]
+            subprocess.run(build, check=True)
     return html

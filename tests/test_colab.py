@@ -396,6 +396,7 @@ def test_failed_claims_are_counted_alone_and_gathered():
 # --- against the built book --------------------------------------------------------------------
 
 
+@pytest.mark.slow  # builds the book if make book has not
 def test_numbers_match_the_built_html(built_book):
     """Every figure and equation number the twins use is the one Sphinx printed in the HTML."""
     book = colab.Book()
@@ -407,6 +408,7 @@ def test_numbers_match_the_built_html(built_book):
         assert shown and shown.group(1) == number, f"{label}: the book shows {shown}, not {number}"
 
 
+@pytest.mark.slow
 def test_glossary_links_point_at_anchors_of_the_built_glossary(built_book):
     page = built_book / "book" / "glossary.html"
     if not colab.GLOSSARY.exists():
