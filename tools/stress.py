@@ -300,7 +300,9 @@ def summary(results: dict) -> tuple[int, int]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tools.stress", description=__doc__.split("\n\n")[1]
+        prog="python -m tools.stress",
+        description=__doc__.split("\n\n")[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("paths", nargs="*", type=Path, help="notebooks to stress")
     parser.add_argument("--all", action="store_true", help="every chapter")
