@@ -5,10 +5,26 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models import get_model_weights
 
 import resnet_edu
+import resnet_edu.preact
 from resnet_edu import measure
+from resnet_edu.imagenet import IMAGENET_BUILDERS
+from resnet_edu.vgg import VGG_BUILDERS
+
+#: Every builder of the package, with its input side. resnet1202 is left out: it is resnet110's
+#: 6n+2 net with n = 200 instead of 18, and costs more than all the others together to trace.
+ALL_BUILDERS = [
+    *[(name, 224) for name in [*IMAGENET_BUILDERS, "plain18", "plain34", *VGG_BUILDERS]],
+    *[
+        (f"{family}{depth}", 32)
+        for family in ("resnet", "plain")
+        for depth in (20, 32, 44, 56, 110)
+    ],
+    *[(f"preact.preact_resnet{depth}", 32) for depth in (20, 32, 44, 56, 110)],
+]
 
 
 def test_eval_mode_restores_each_submodule_flag_even_on_error():
@@ -66,6 +82,20 @@ def test_mult_adds_by_hand_on_a_small_net():
     assert [r.name for r in rows] == ["0", "1", "3"]
     assert rows[1].input_shape == (1, 8, 8, 8) and rows[1].output_shape == (1, 8, 4, 4)
     assert rows[1].params == 8 * 4 * 9 + 8
+
+
+@pytest.mark.parametrize("name, side", ALL_BUILDERS, ids=[name for name, _ in ALL_BUILDERS])
+def test_mult_adds_are_half_the_flops_of_torchs_flop_counter(name, side):
+    """torch.utils.flop_counter counts 2 FLOPs per multiply-add of a convolution or matrix
+    product and nothing else (no BN, ReLU, pooling, addition or bias): exactly half of it is
+    our count of conv and linear mult-adds, whatever the groups, strides and dilations."""
+    builder = resnet_edu
+    for part in name.split("."):
+        builder = getattr(builder, part)
+    model = measure.on_meta(builder)
+    with FlopCounterMode(display=False) as counter:  # the same meta forward pass as ours
+        ours = measure.mult_adds(model, (1, 3, side, side))
+    assert counter.get_total_flops() == 2 * ours
 
 
 def test_mult_adds_match_torchinfo_layer_by_layer_for_bias_free_convs():
