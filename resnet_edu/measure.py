@@ -1,14 +1,17 @@
 """Measuring a model without training it: parameters, mult-adds, depth, source (chapters 1-9).
 
-Every chapter counts something about a network -- its parameters (chapters 1, 3, 7), its
-multiply-adds (chapters 1, 5, 6, 7, 9), its depth in the paper's sense (chapters 5, 6) -- and
+Every chapter counts something about a network -- its parameters (chapters 1, 2, 7), its
+multiply-adds (chapters 1, 4, 5, 7, 9), its depth in the paper's sense (chapters 4, 5) -- and
 several print library code with ``inspect.getsource``. This module is the one home of those
 helpers, so a chapter says ``measure.mult_adds(model)`` instead of redefining them.
 
 Mult-adds are counted here with forward hooks on every ``Conv2d`` and ``Linear`` (the layers
 the paper's Table 1 "FLOPs" and torchvision's ``meta["_ops"]`` count), on the meta device:
 only shapes are computed, so ResNet-152 costs milliseconds and no memory. This needs no
-torchinfo. torchinfo (optional; the book's setup cell installs it) gives the same count
+torchinfo. ``torch.utils.flop_counter.FlopCounterMode`` counts 2 FLOPs per multiply-add of a
+convolution or matrix product and nothing for BatchNorm, ReLU, pooling, additions or a linear
+layer's bias: its total is exactly twice ours for every model of the package (the tests check
+it). torchinfo (optional; the book's setup cell installs it) gives the same count
 for bias-free layers (every ResNet conv; the tests check it layer by layer) and adds one term
 per output for biases and BatchNorm's affine parameters: < 0.1 % more (0.09 % for VGG-16,
 0.001 % for ResNet-50). Its printed summary on the meta device labels units
