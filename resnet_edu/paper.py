@@ -1,4 +1,4 @@
-"""The papers' published numbers, each with its table or section (chapters 1, 3, 5, 6, 7, 9).
+"""The papers' published numbers, each with its table or section (chapters 1, 2, 4, 5, 7, 9).
 
 Chapters and tests compare their measurements with these numbers and import them from here:
 one home, one citation each. Two papers:

@@ -465,7 +465,7 @@ def training_curves(
     *,
     ylim: tuple[float, float] | None = None,
 ) -> Axes:
-    """Training error (solid) and test error (dashed) per epoch, per model (chapters 1, 7).
+    """Training error (solid) and test error (dashed) per epoch, per model (chapters 1, 3, 7).
 
     Args:
         histories: ``{model: history}``; a history is any object with attributes, or a dict

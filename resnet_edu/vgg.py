@@ -1,4 +1,4 @@
-"""VGG nets, the plain deep baseline the ResNet paper starts from (chapters 1, 5 and 8).
+"""VGG nets, the plain deep baseline the ResNet paper starts from (chapters 1 and 5).
 
 Simonyan & Zisserman, "Very Deep Convolutional Networks for Large-Scale Image Recognition",
 ICLR 2015, Table 1: stacks of 3x3 convolutions with max pooling between stages, then three
