@@ -1,4 +1,4 @@
-"""Pretrained weights: torchvision's weight enums, resolved and loaded into our models (chapters 5, 6, 9).
+"""Pretrained weights: torchvision's weight enums, resolved and loaded safely (chapters 5, 6, 9).
 
 The weights are torchvision's: the same files, URLs and cache folder. Because our models are
 state-dict-identical to torchvision's, the files load with ``strict=True``. torchvision is
