@@ -50,7 +50,7 @@ from .layouts import (
 )
 from .plots import OTHER_COLOR, PLAIN_COLOR, RESIDUAL_COLOR, book_style
 
-__all__ = [
+__all__ = [  # the layouts of resnet_edu.layouts, re-exported, and the figures drawn from them
     "BlockLayout",
     "BlockSpan",
     "Layer",
@@ -81,13 +81,19 @@ _SLOT, _GAP = 0.32, 0.45  # width of a block and of a gap between stages in stag
 
 
 # --------------------------------------------------------------------------- drawing helpers
-def _as_list(name: str, value: object, what: str) -> list:
-    """One module, or a list or tuple of them, as a list."""
+def _with_titles(name: str, value: object, what: str, titles: object) -> tuple[list, list]:
+    """One module or a non-empty list or tuple of them, as a list; and one title each."""
     if isinstance(value, nn.Module):
-        return [value]
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    raise TypeError(f"{name} must be {what} or a list of them, got {type(value).__name__}")
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"{name} must be {what} or a list of them, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name} must be {what} or a non-empty list of them")
+    if titles is None:
+        return list(value), [None] * len(value)
+    if isinstance(titles, str) or not isinstance(titles, Sequence) or len(titles) != len(value):
+        raise ValueError(f"titles must be a list of {len(value)} strings, got {titles!r}")
+    return list(value), list(titles)
 
 
 def _family_color(family: str) -> str:
@@ -215,14 +221,10 @@ def block_figure(
         >>> fig = block_figure([BasicBlock(64, 64, residual=False), BasicBlock(64, 64)],
         ...                    titles=["plain", "residual"])
     """
-    blocks = _as_list("blocks", blocks, "a block")
-    if not blocks:
-        raise ValueError("blocks must be a block or a non-empty list of blocks")
-    if titles is not None and (isinstance(titles, str) or len(titles) != len(blocks)):
-        raise ValueError(f"titles must be a list of {len(blocks)} strings, got {titles!r}")
+    blocks, titles = _with_titles("blocks", blocks, "a block", titles)
     layouts = [
-        block_layout(check_block(f"blocks[{i}]", b), None if titles is None else titles[i])
-        for i, b in enumerate(blocks)
+        block_layout(check_block(f"blocks[{i}]", b), title)
+        for i, (b, title) in enumerate(zip(blocks, titles, strict=True))
     ]
     longest = max(len(layout.steps) for layout in layouts)
     with book_style():
@@ -279,16 +281,10 @@ def network_figure(
         >>> fig = network_figure([vgg19(), plain34(), resnet34()],
         ...                      ["VGG-19", "34-layer plain", "34-layer residual"])
     """
-    models = _as_list("models", models, "a model")
-    if not models:
-        raise ValueError("models must be a model or a non-empty list of models")
-    if titles is not None and (isinstance(titles, str) or len(titles) != len(models)):
-        raise ValueError(f"titles must be a list of {len(models)} strings, got {titles!r}")
+    models, titles = _with_titles("models", models, "a model", titles)
     layouts = [
-        network_layout(
-            check_module(f"models[{i}]", m), input_size, None if titles is None else titles[i]
-        )
-        for i, m in enumerate(models)
+        network_layout(check_module(f"models[{i}]", m), input_size, title)
+        for i, (m, title) in enumerate(zip(models, titles, strict=True))
     ]
     positions, bands = _rows(layouts)
     n_rows = bands[-1][1]

@@ -296,6 +296,24 @@ class _Recorder:
         raise NotImplementedError
 
 
+class _BlockRecorder(_Recorder):
+    """A recorder that watches a model's blocks (``find_blocks``); ``_setup`` does the rest."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        blocks: Iterable[str] | None = None,
+        block_types: Iterable[type | str] | None = None,
+    ) -> None:
+        super().__init__(model)
+        self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
+        self._setup()
+
+    def _setup(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
 class _ForwardOrder:
     """The order in which named modules first run, learnt in one forward pass, then off."""
 
@@ -367,7 +385,7 @@ class _BackwardPasses:
         self._end_hooks.clear()
 
 
-class GradientRecorder(_Recorder):
+class GradientRecorder(_BlockRecorder):
     """Record gradient norms per backward pass while the ``with`` block runs (chapter 3).
 
     For every ``Conv2d``/``Linear`` it records ``||dL/dW||`` (the gradient of that backward pass,
@@ -391,16 +409,8 @@ class GradientRecorder(_Recorder):
         >>> norms = rec.result().last("weight")  # {"conv1": ..., ..., "fc": ...}
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        blocks: Iterable[str] | None = None,
-        block_types: Iterable[type | str] | None = None,
-    ) -> None:
-        super().__init__(model)
-        self._weights = _recorded_layers(model)
-        self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
+    def _setup(self) -> None:
+        self._weights = _recorded_layers(self.model)
         self._order = _ForwardOrder([*self._weights, *self._blocks])
         self._passes = _BackwardPasses(lambda: self._state == "active")
         self._end_set = False  # the end of this forward's backward pass is hooked
@@ -464,7 +474,7 @@ def _response_statistics(x: Tensor) -> dict[str, Tensor]:
     return {"response_std": _std_mean(x)[0]}
 
 
-class ActivationRecorder(_Recorder):
+class ActivationRecorder(_BlockRecorder):
     """Record activation statistics per forward pass while the ``with`` block runs (chapter 3).
 
     Per block: mean, std and fraction of exact zeros of its output. Per 3x3 conv: the std of its
@@ -483,19 +493,11 @@ class ActivationRecorder(_Recorder):
         >>> stds = rec.result().last("response_std")  # {"conv1": ..., "layer1.0.conv1": ...}
     """
 
-    def __init__(
-        self,
-        model: nn.Module,
-        *,
-        blocks: Iterable[str] | None = None,
-        block_types: Iterable[type | str] | None = None,
-    ) -> None:
-        super().__init__(model)
-        self._blocks = find_blocks(model, blocks=blocks, block_types=block_types)
-        self._responses = response_layers(model)
+    def _setup(self) -> None:
+        self._responses = response_layers(self.model)
         if not self._blocks and not self._responses:
             raise ValueError(
-                f"model ({type(model).__name__}) has no block and no 3x3 conv to record; "
+                f"model ({type(self.model).__name__}) has no block and no 3x3 conv to record; "
                 "pass blocks=[module names]"
             )
         self._steps: list[dict[tuple[str, str], Tensor]] = []

@@ -218,12 +218,7 @@ def _check_mapping(name: str, value: Any) -> None:
 def _values(name: str, series: Any) -> np.ndarray:
     """A 1-D float array from ``{layer: value}`` or a sequence of values."""
     values = list(series.values()) if isinstance(series, Mapping) else series
-    if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a dict of numbers or a sequence of numbers, got a str")
-    try:
-        array = np.asarray(values, dtype=float)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a dict of numbers or a sequence of numbers") from err
+    array = _float_array(name, values, "a dict of numbers or a sequence of numbers")
     if array.ndim != 1 or array.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D series, got shape {array.shape}")
     return array
@@ -252,18 +247,26 @@ def gradient_flow(
         >>> ax = gradient_flow({"plain56": gradient_norms(plain56(), x, y),
         ...                     "resnet56": gradient_norms(resnet56(), x, y)})
     """
-    _check_mapping("norms_by_model", norms_by_model)
     check_bool("log", log)
-    ax = _axes(ax)
-    depths = _depths(list(norms_by_model))
-    for label, series in norms_by_model.items():
-        values = _values(f"norms_by_model[{label!r}]", series)
-        ax.plot(np.arange(1, values.size + 1), values, **model_style(label, depths))
+    ax = _layer_lines(ax, "norms_by_model", norms_by_model)
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("layer (1 = first, input side)")
     ax.set_ylabel(ylabel)
     ax.legend()
+    return ax
+
+
+def _layer_lines(ax: Axes | None, name: str, series_by_model: Any, *, sort: bool = False) -> Axes:
+    """One line per model over its layers 1, 2, ... (sorted in descending order if ``sort``)."""
+    _check_mapping(name, series_by_model)
+    ax = _axes(ax)
+    depths = _depths(list(series_by_model))
+    for label, series in series_by_model.items():
+        values = _values(f"{name}[{label!r}]", series)
+        if sort:
+            values = np.sort(values)[::-1]
+        ax.plot(np.arange(1, values.size + 1), values, **model_style(label, depths))
     return ax
 
 
@@ -283,15 +286,8 @@ def response_std(
     Example:
         >>> ax = response_std({"plain20": response_stds(p20, x), "resnet20": ...}, sort=True)
     """
-    _check_mapping("stds_by_model", stds_by_model)
     check_bool("sort", sort)
-    ax = _axes(ax)
-    depths = _depths(list(stds_by_model))
-    for label, series in stds_by_model.items():
-        values = _values(f"stds_by_model[{label!r}]", series)
-        if sort:
-            values = np.sort(values)[::-1]
-        ax.plot(np.arange(1, values.size + 1), values, **model_style(label, depths))
+    ax = _layer_lines(ax, "stds_by_model", stds_by_model, sort=sort)
     ax.set_xlabel("layer index (sorted by magnitude)" if sort else "layer index (original)")
     ax.set_ylabel("std of response")
     ax.legend()
@@ -621,13 +617,13 @@ def lesion_plot(
     return ax
 
 
-def _float_array(name: str, values: Any) -> np.ndarray:
+def _float_array(name: str, values: Any, what: str = "a sequence of numbers") -> np.ndarray:
     if isinstance(values, (str, bytes)):
-        raise TypeError(f"{name} must be a sequence of numbers, got a str")
+        raise TypeError(f"{name} must be {what}, got a str")
     try:
         return np.asarray(values, dtype=float)
     except (TypeError, ValueError) as err:
-        raise TypeError(f"{name} must be a sequence of numbers, got {values!r:.60}") from err
+        raise TypeError(f"{name} must be {what}, got {values!r:.60}") from err
 
 
 def path_length_plot(
