@@ -103,8 +103,10 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return load_checkpoint(path)["model"]
 
 
+@pytest.mark.slow  # three processes
 def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
-    args = [*SMALL, "--epochs", "2", "--checkpoint-every", "2", "--no-progress"]
+    args = [*SMALL, "--epochs", "2", "--batch-size", "256", "--checkpoint-every", "2"]
+    args.append("--no-progress")  # 6 steps per epoch
     # the reference: one uninterrupted run, end to end through the command line
     ref = _cli(*args, "--out", str(tmp_path / "ref"))
     # the victim runs at the same time, and is killed as soon as its first checkpoint exists

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from resnet_edu import data
@@ -25,6 +26,7 @@ FIRST_STEP_TOLERANCE = 0.1
 EPOCH_LOSS_TOLERANCE = 0.15
 
 
+@pytest.mark.slow  # torchrun: two processes
 def test_torchrun_two_processes_match_one_process(tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}

@@ -570,6 +570,7 @@ def test_a_missing_peer_times_out_with_a_message(tmp_path, monkeypatch, capsys):
     assert not torch.distributed.is_initialized()
 
 
+@pytest.mark.slow  # a second process
 def test_two_runs_cannot_share_one_out(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
@@ -596,6 +597,7 @@ def test_two_runs_cannot_share_one_out(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir()) == [".checkpoint.pt.lock"]  # nothing else
 
 
+@pytest.mark.slow  # a process killed with SIGKILL
 def test_a_lock_left_by_a_killed_process_does_not_block(tmp_path):
     path = tmp_path / "checkpoint.pt"
     script = (
