@@ -1030,3 +1030,72 @@ def test_a_wrong_block_inside_a_right_resnet_is_pointed_at():
     result = check_resnet(Net, BasicReluBeforeAdd, Bottle)
     assert not result.ok and "check_block" in str(result), str(result)
     assert str(result).startswith("✗ Net with BasicReluBeforeAdd and Bottle: ")
+
+
+# the book's own solution (chapter 6's folded cells) -----------------------------------------
+
+
+def _book_solution() -> dict:
+    """Run chapter 6's solution cells (tag ``solution``) and return what they define.
+
+    The checker calls at the end of each cell are replaced by no-ops here: the tests below
+    run the checkers themselves.
+    """
+    from pathlib import Path
+
+    import nbformat
+
+    path = Path(__file__).resolve().parent.parent / "book" / "06_build_resnet.ipynb"
+    cells = [
+        c
+        for c in nbformat.read(path, as_version=4).cells
+        if "solution" in c.metadata.get("tags", [])
+    ]
+    assert len(cells) == 4 and all("hide-input" in c.metadata["tags"] for c in cells)
+    quiet = lambda *args, **kwargs: None  # noqa: E731
+    namespace = {"torch": torch, "nn": nn, "print": quiet}
+    namespace.update(
+        dict.fromkeys(["check_convs", "check_block", "check_make_layer", "check_resnet"], quiet)
+    )
+    for cell in cells:
+        exec(cell.source, namespace)
+    return namespace
+
+
+def test_the_books_solution_passes_every_checker():
+    from resnet_edu.exercises import check_block, check_convs, check_make_layer, check_resnet
+
+    book = _book_solution()
+    assert check_convs(book["conv3x3"], book["conv1x1"]).ok
+    assert check_block(book["BasicBlock"], "BasicBlock").ok
+    assert check_block(book["Bottleneck"], "Bottleneck").ok
+    assert check_make_layer(book["ResNet"]).ok
+    whole = check_resnet(book["ResNet"], book["BasicBlock"], book["Bottleneck"])
+    assert whole.ok and "bit-identical" in whole.summary, str(whole)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "resnet50"])
+def test_torchvision_weights_load_strictly_into_the_books_classes_bit_identical(name):
+    import torchvision.models as tvm
+
+    book = _book_solution()
+    block, layers = {
+        "resnet18": (book["BasicBlock"], [2, 2, 2, 2]),
+        "resnet50": (book["Bottleneck"], [3, 4, 6, 3]),
+    }[name]
+    torch.manual_seed(0)
+    theirs = getattr(tvm, name)()
+    with torch.no_grad():  # BatchNorm statistics away from their initial 0 and 1
+        for m in theirs.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.normal_(0, 0.2)
+                m.running_var.uniform_(0.5, 1.5)
+                m.weight.uniform_(0.5, 1.0)
+                m.bias.normal_(0, 0.2)
+    mine = book["ResNet"](block, layers)
+    mine.load_state_dict(theirs.state_dict(), strict=True)
+    x = torch.randn(2, 3, 64, 64)
+    for training in (False, True):
+        mine.train(training), theirs.train(training)
+        with torch.no_grad():
+            assert torch.equal(mine(x), theirs(x))
