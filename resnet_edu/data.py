@@ -7,9 +7,9 @@ for it (``num_classes``, ``in_channels``, ``image_size``, ``names``):
 * :func:`digits` -- scikit-learn's bundled 1,797 handwritten 8x8 digits: real data, no network,
   a few seconds per epoch on a laptop CPU. Optionally resized to 32x32 and repeated to 3
   channels so that the paper's CIFAR nets run on it unchanged.
-* :func:`cifar10` -- torchvision's CIFAR-10 with the paper's recipe (section 4.2): "4 pixels are
-  padded on each side, and a 32x32 crop is randomly sampled from the padded image or its
-  horizontal flip", and a 45k/5k train/validation split.
+* :func:`cifar10` -- torchvision's CIFAR-10 with the paper's recipe (section 4.2): inputs "with
+  the per-pixel mean subtracted"; "4 pixels are padded on each side, and a 32x32 crop is randomly
+  sampled from the padded image or its horizontal flip"; and a 45k/5k train/validation split.
 * :func:`synthetic` -- random CIFAR-shaped images for speed measurements, and to run the CIFAR
   code path in tests without the real files.
 
@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 
-from ._checks import check_bool, check_int, check_positive_number
+from ._checks import check_bool, check_choice, check_int, check_positive_number
 from .checkpoint import atomic_write_bytes
 
 __all__ = [
@@ -126,12 +126,19 @@ class Loaders:
 class ImageTensors(Dataset):
     """Images held in one tensor, normalised per item, with the paper's optional augmentation.
 
+    An item is ``(image - mean) / std``. With a per-channel ``mean`` the raw image is padded
+    with zeros (a black border) before it is normalised; with a per-pixel ``mean`` (a ``(C, H,
+    W)`` tensor) the mean is subtracted first, so the border is zero after normalising: the
+    mean, as when one pads an image whose per-pixel mean was already subtracted.
+
     Args:
         images: ``(N, C, H, W)`` uint8 (0..255) or float tensor of raw pixel values.
         labels: ``(N,)`` integer labels.
-        mean: per-channel mean of the *training* pixels, in the units of ``images``.
-        std: per-channel standard deviation of the training pixels.
-        augment: pad ``pad`` zero pixels on each side, crop back to ``H x W`` at a random place,
+        mean: per-channel mean of the *training* pixels (C values), or their per-pixel mean (a
+            ``(C, H, W)`` tensor), in the units of ``images``.
+        std: per-channel standard deviation of the training pixels (C values), or any
+            per-channel scale.
+        augment: pad ``pad`` pixels on each side, crop back to ``H x W`` at a random place,
             flip horizontally with probability 1/2 (paper, section 4.2).
         pad: padding of the random crop (the paper's 4).
         seed: seed of the augmentation; crops and flips of epoch ``e`` come from ``(seed, e)``.
@@ -165,14 +172,23 @@ class ImageTensors(Dataset):
                 f"and {len(labels)} labels"
             )
         channels = images.shape[1]
-        if len(mean) != channels or len(std) != channels:
+        self.per_pixel = isinstance(mean, Tensor) and mean.dim() == 3
+        if self.per_pixel and mean.shape != images.shape[1:]:
+            raise ValueError(
+                f"a per-pixel mean must have the images' shape {tuple(images.shape[1:])}, got "
+                f"{tuple(mean.shape)}"
+            )
+        if (not self.per_pixel and len(mean) != channels) or len(std) != channels:
             raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
         if not all(float(v) > 0 for v in std):
             raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
         check_bool("augment", augment)
         check_int("seed", seed)
         self.images, self.labels = images, labels.long()
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
+        if self.per_pixel:
+            self.mean = mean.detach().to(torch.float32)
+        else:
+            self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
         self.augment, self.pad, self.seed = augment, check_int("pad", pad, minimum=0), seed
         self.set_epoch(0)
@@ -191,16 +207,20 @@ class ImageTensors(Dataset):
         return len(self.labels)
 
     def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
-        x = self.images[index]
-        if self.augment:
-            h, w = x.shape[-2:]
-            top, left = self.offsets[index].tolist()
-            # Zero padding of the raw image (black border), as the paper pads pixels.
-            x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
-            if self.flips[index]:
-                x = x.flip(-1)
-        x = x.float()
-        return (x - self.mean) / self.std, self.labels[index]
+        x, label = self.images[index], self.labels[index]
+        if self.per_pixel:  # subtract the mean image first: the zero border is then the mean
+            return self._crop_and_flip((x.float() - self.mean) / self.std, index), label
+        x = self._crop_and_flip(x, index).float()  # a zero (black) border of raw pixels
+        return (x - self.mean) / self.std, label
+
+    def _crop_and_flip(self, x: Tensor, index: int) -> Tensor:
+        """Image ``index`` of this epoch, padded with zeros, cropped and flipped (if augment)."""
+        if not self.augment:
+            return x
+        h, w = x.shape[-2:]
+        top, left = self.offsets[index].tolist()
+        x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
+        return x.flip(-1) if self.flips[index] else x
 
 
 def _stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[Tensor, Tensor]:
@@ -316,12 +336,25 @@ def _channel_stats(images: Tensor) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
+def _pixel_mean(images: Tensor) -> Tensor:
+    """The mean image ``(C, H, W)`` of a uint8 ``(N, C, H, W)`` tensor, in 0..255 units, chunked."""
+    total = torch.zeros(images.shape[1:], dtype=torch.float64)
+    for chunk in images.split(4096):
+        total += chunk.double().sum(dim=0)
+    return (total / len(images)).float()
+
+
+#: The normalisations :func:`cifar10` offers: the paper's, and the common per-channel one.
+NORMALIZE = ("pixel_mean", "channel")
+
+
 def _cifar_loaders(
     train_images: Tensor,
     train_labels: Tensor,
     test_images: Tensor,
     test_labels: Tensor,
     *,
+    normalize: str,
     augment: bool,
     batch_size: int,
     test_batch_size: int,
@@ -338,8 +371,12 @@ def _cifar_loaders(
         train_idx, _ = _stratified_split(train_labels.numpy(), val_split, seed)
     else:
         train_idx = torch.arange(len(train_labels))
-    mean, std = _channel_stats(train_images[train_idx])  # training statistics only
-    norm = {"mean": mean, "std": std}
+    if normalize == "pixel_mean":  # the paper's: minus the mean image; pixels on a 0..1 scale
+        scale = [255.0] * train_images.shape[1]
+        norm = {"mean": _pixel_mean(train_images[train_idx]), "std": scale}
+    else:  # per channel: minus the mean, divided by the standard deviation
+        mean, std = _channel_stats(train_images[train_idx])  # training statistics only
+        norm = {"mean": mean, "std": std}
     kw = {"num_workers": num_workers, "pin_memory": torch.cuda.is_available()}
     train_ds = ImageTensors(
         train_images[train_idx], train_labels[train_idx], augment=augment, seed=seed, **norm
@@ -375,6 +412,7 @@ def cifar10(
     root: str | Path,
     *,
     download: bool = False,
+    normalize: str = "pixel_mean",
     augment: bool = True,
     batch_size: int = 128,
     val_split: int = 5000,
@@ -384,13 +422,18 @@ def cifar10(
 ) -> Loaders:
     """torchvision's CIFAR-10 with the paper's augmentation and its 45k/5k split (full mode).
 
-    Images are normalised per channel with the training images' mean and std (the paper
-    subtracts the per-pixel mean; per-channel statistics are the usual modern equivalent).
+    By default the inputs are the paper's, "with the per-pixel mean subtracted": the mean image
+    of the training images is subtracted from every image (pixels on a 0..1 scale; the paper
+    states no scale, and a scale changes nothing in a net whose first convolution feeds a BN).
+    The crop's 4-pixel border is then the mean image's zero. ``normalize="channel"``
+    standardises each channel with the training images' mean and std instead and pads the raw
+    image with black, as ``RandomCrop(32, padding=4)`` before ``Normalize`` does in torchvision.
 
     Args:
         root: folder holding (or receiving) ``cifar-10-batches-py``.
         download: fetch the archive (163 MB) from the internet if it is not in ``root``.
-        augment: the paper's 4-pixel zero pad, random 32x32 crop and horizontal flip for training.
+        normalize: ``"pixel_mean"`` (the paper's) or ``"channel"`` (per-channel mean and std).
+        augment: the paper's 4-pixel pad, random 32x32 crop and horizontal flip for training.
         batch_size: training batch size (the paper's 128).
         val_split: training images left out, as in the paper's 45k/5k train/validation split
             (0 keeps all 50k); stratified and fixed by ``seed``. The book tunes nothing on
@@ -419,9 +462,11 @@ def cifar10(
         non_negative={"val_split": val_split, "seed": seed, "num_workers": num_workers},
         flags={"download": download, "augment": augment},
     )
+    check_choice("normalize", normalize, NORMALIZE)
     *tensors, names = _read_cifar10(Path(root).expanduser(), download)
     return _cifar_loaders(
         *tensors,
+        normalize=normalize,
         augment=augment,
         batch_size=batch_size,
         test_batch_size=test_batch_size,
@@ -460,6 +505,7 @@ def synthetic(
     channels: int = 3,
     num_classes: int = 10,
     batch_size: int = 128,
+    normalize: str = "pixel_mean",
     augment: bool = True,
     val_split: int = 0,
     seed: int = 0,
@@ -475,6 +521,7 @@ def synthetic(
         num_train, num_test: training images (before the validation split), test images.
         image_size, channels, num_classes: height = width (CIFAR's 32), channels, labels.
         batch_size: training batch size.
+        normalize: ``"pixel_mean"`` or ``"channel"``, as for CIFAR-10.
         augment: pad-crop-flip as for CIFAR-10.
         val_split: training images left out, as for CIFAR-10 (0 for none).
         seed: fixes the images, the labels and the order.
@@ -496,6 +543,7 @@ def synthetic(
         non_negative={"val_split": val_split, "seed": seed, "num_workers": num_workers},
         flags={"augment": augment},
     )
+    check_choice("normalize", normalize, NORMALIZE)
     g = torch.Generator().manual_seed(seed)
     tensors = []
     for n in (num_train, num_test):
@@ -503,6 +551,7 @@ def synthetic(
         tensors += [images.to(torch.uint8), torch.randint(0, num_classes, (n,), generator=g)]
     return _cifar_loaders(
         *tensors,
+        normalize=normalize,
         augment=augment,
         batch_size=batch_size,
         test_batch_size=max(batch_size, 256),

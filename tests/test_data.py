@@ -102,6 +102,37 @@ def test_synthetic_runs_the_cifar_path():
     assert d.train.dataset.images.dtype == torch.uint8
 
 
+def test_the_papers_preprocessing_subtracts_the_mean_image_and_pads_with_it():
+    """Section 4.2: inputs "with the per-pixel mean subtracted", then pad 4, crop and flip; the
+    default of cifar10 and synthetic, here on the synthetic stand-in (same code path)."""
+    d = data.synthetic(num_train=60, num_test=20, val_split=10, batch_size=50, seed=3)
+    train, test = d.train.dataset, d.test.dataset
+    mean = train.images.double().mean(dim=0)  # the 50 kept training images' mean image
+    assert train.mean.shape == (3, 32, 32) and torch.allclose(train.mean.double(), mean, atol=1e-4)
+    assert torch.equal(test.mean, train.mean)  # the test images lose the training mean
+    x, _ = _all(d.test)
+    assert torch.allclose(x, (test.images.float() - train.mean) / 255)  # pixels on a 0..1 scale
+    train.set_epoch(2)
+    for i in range(len(train)):
+        top, left = train.offsets[i].tolist()
+        shifted = torch.nn.functional.pad((train.images[i].float() - train.mean) / 255, (4,) * 4)
+        ref = shifted[:, top : top + 32, left : left + 32]
+        assert torch.equal(train[i][0], ref.flip(-1) if train.flips[i] else ref)
+    # a crop from the top-left corner has a 4-pixel border of zeros: the mean, not black
+    corner = next(i for i in range(len(train)) if train.offsets[i].tolist()[0] == 0)
+    assert train[corner][0][:, :4].abs().max() == 0
+    # the per-channel alternative pads the raw image with black instead
+    other = data.synthetic(num_train=60, num_test=20, batch_size=50, seed=3, normalize="channel")
+    other.train.dataset.set_epoch(2)
+    i = next(i for i in range(60) if other.train.dataset.offsets[i].tolist()[0] == 0)
+    black = (0 - other.train.dataset.mean) / other.train.dataset.std  # (3, 1, 1)
+    assert torch.allclose(other.train.dataset[i][0][:, :4], black.expand(3, 4, 32))
+    with pytest.raises(ValueError, match="normalize"):
+        data.synthetic(normalize="per_pixel")
+    with pytest.raises(ValueError, match="per-pixel mean"):
+        ImageTensors(train.images, train.labels, mean=train.mean[:, :8], std=[1.0] * 3)
+
+
 def _write_fake_cifar(root, per_batch=30, test=40, seed=0):
     """A tiny CIFAR-10 in torchvision's on-disk format (five training batches and a test one)."""
     rng = np.random.default_rng(seed)
@@ -124,7 +155,7 @@ def test_cifar10_on_files_in_torchvisions_format(tmp_path, monkeypatch):
     folder = _write_fake_cifar(tmp_path)
     # our files have other MD5 sums than the real ones; everything else is torchvision's code
     monkeypatch.setattr(torchvision.datasets.cifar, "check_integrity", lambda *a, **k: True)
-    d = data.cifar10(tmp_path, val_split=20, batch_size=16, test_batch_size=8)
+    d = data.cifar10(tmp_path, normalize="channel", val_split=20, batch_size=16, test_batch_size=8)
     assert (len(d.train.dataset), len(d.test.dataset)) == (130, 40)  # 20 of 150 left out
     assert d.names == data.CIFAR10_CLASSES and (d.num_classes, d.in_channels) == (10, 3)
     # stratified: 2 of each class's 15 training images left out
