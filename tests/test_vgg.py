@@ -69,6 +69,7 @@ def test_configs_are_torchvisions():
 
 
 def test_small_inputs_and_grey_images():
-    model = VGG("A", num_classes=10, in_channels=1)
-    assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
+    with torch.device("meta"):  # shapes only: VGG's classifier alone has 120M parameters
+        model = VGG("A", num_classes=10, in_channels=1)
+        assert model(torch.randn(2, 1, 32, 32)).shape == (2, 10)
     assert model.features[0].weight.shape == (64, 1, 3, 3)
