@@ -127,6 +127,9 @@ CASES = [
     ("basic-norm-str", lambda: BasicBlock(8, 8, norm_layer="bn"), TypeError, "norm_layer"),
     ("basic-norm-int", lambda: BasicBlock(8, 8, norm_layer=3), TypeError, "norm_layer"),
     ("basic-residual-str", lambda: BasicBlock(8, 8, residual="no"), TypeError, "residual"),
+    # torchvision's BasicBlock takes groups and dilation only to refuse them; ours has neither
+    ("basic-groups", lambda: BasicBlock(64, 64, groups=2), TypeError, "groups"),
+    ("basic-dilation", lambda: BasicBlock(64, 64, dilation=2), TypeError, "dilation"),
     ("basic-residual-None", lambda: BasicBlock(8, 8, residual=None), TypeError, "residual"),
     ("basic-downsample-str", lambda: BasicBlock(8, 16, 2, "B"), TypeError, "downsample"),
     (

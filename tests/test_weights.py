@@ -79,3 +79,37 @@ def test_a_cached_file_with_the_right_hash_loads(hub_dir, monkeypatch):
     model = resnet_edu.resnet18(weights=weights, progress=False)
     for key, value in ref.state_dict().items():
         assert torch.equal(model.state_dict()[key], value), key
+
+
+#: Bad weights arguments: (error, argument named in the message, builder name, kwargs).
+WEIGHTS_CASES = [
+    (ValueError, "weights", "resnet50", {"weights": "IMAGENET1K_V3"}),
+    (ValueError, "weights", "resnet50", {"weights": "imagenet"}),
+    (ValueError, "weights", "resnet50", {"weights": "ResNet18_Weights.IMAGENET1K_V1"}),
+    (TypeError, "weights", "resnet50", {"weights": True}),
+    (ValueError, "num_classes", "resnet50", {"weights": "DEFAULT", "num_classes": 10}),
+    (ValueError, "stride_in_1x1", "resnet50", {"weights": "DEFAULT", "stride_in_1x1": True}),
+    (ValueError, "residual", "resnet18", {"weights": "DEFAULT", "residual": False}),
+    (ValueError, "in_channels", "resnet18", {"weights": "DEFAULT", "in_channels": 1}),
+    (ValueError, "weights", "vgg16", {"weights": "IMAGENET1K_V2"}),
+    (ValueError, "num_classes", "vgg11", {"weights": "DEFAULT", "num_classes": 10}),
+    (ValueError, "groups", "resnext50_32x4d", {"weights": "DEFAULT", "groups": 4}),
+]
+
+
+@pytest.mark.parametrize("error, argument, name, kwargs", WEIGHTS_CASES)
+def test_bad_weights_fail_before_any_download(error, argument, name, kwargs, monkeypatch):
+    def no_download(*args, **kwargs):
+        raise AssertionError("a bad argument must fail before downloading")
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    with pytest.raises(error, match=argument) as info, torch.device("meta"):
+        getattr(resnet_edu, name)(**kwargs)
+    if argument == "weights" and error is ValueError:
+        assert "DEFAULT" in str(info.value)  # the valid names are listed
+
+
+def test_weights_of_another_architecture():
+    with pytest.raises(ValueError, match="weights.*ResNet50_Weights") as info:
+        resnet_edu.resnet50(weights=torchvision.models.ResNet18_Weights.IMAGENET1K_V1)
+    assert "IMAGENET1K_V2" in str(info.value)
