@@ -422,10 +422,17 @@ def _history_series(history: Any, key: str) -> list[float] | None:
     return None if value is None else list(value)
 
 
-def _error_kinds() -> list[Line2D]:
+#: How training and test error are drawn: the book's (training solid, test dashed), and the
+#: paper's Figure 6 ("Dashed lines denote training error, and bold lines denote testing error").
+_LINES = {"book": ({"linestyle": "-"}, {"linestyle": "--"})}
+_LINES["paper"] = ({"linestyle": "--", "linewidth": 1.0}, {"linestyle": "-", "linewidth": 2.2})
+
+
+def _error_kinds(lines: str = "book") -> list[Line2D]:
+    train, test = _LINES[lines]
     return [
-        Line2D([], [], color="0.3", linestyle="-", label="training error"),
-        Line2D([], [], color="0.3", linestyle="--", label="test error"),
+        Line2D([], [], color="0.3", label="training error", **train),
+        Line2D([], [], color="0.3", label="test error", **test),
     ]
 
 
@@ -436,8 +443,9 @@ def _check_ylim(ylim: Any) -> None:
         raise ValueError(f"ylim must be (bottom, top) in percent or None, got {ylim!r}")
 
 
-def _draw_histories(ax: Axes, histories: Mapping[str, Any]) -> None:
+def _draw_histories(ax: Axes, histories: Mapping[str, Any], lines: str = "book") -> None:
     depths = _depths(list(histories))
+    train_lines, test_lines = _LINES[lines]
     for label, history in histories.items():
         train = _history_series(history, "train_error")
         if not train:
@@ -447,10 +455,10 @@ def _draw_histories(ax: Axes, histories: Mapping[str, Any]) -> None:
         test = _history_series(history, "test_error") or []
         epochs = _history_series(history, "epoch") or list(range(1, len(train) + 1))
         style = model_style(label, depths)
-        ax.plot(epochs[: len(train)], train, linestyle="-", **style)
+        ax.plot(epochs[: len(train)], train, **train_lines, **style)
         if test:
             test_style = {k: v for k, v in style.items() if k != "label"}
-            ax.plot(epochs[: len(test)], test, linestyle="--", **test_style)
+            ax.plot(epochs[: len(test)], test, **test_lines, **test_style)
     ax.set_xlabel("epoch")
     ax.set_ylabel("error (%)")
 
@@ -496,7 +504,8 @@ def figure6(histories: Mapping[str, Any], *, ylim: tuple[float, float] | None = 
 
     Returns:
         the Figure: two panels with their model legends, and one legend below them for
-        training (solid) vs test (dashed) error.
+        training vs test error, drawn as the paper's Figure 6 draws them: "Dashed lines denote
+        training error, and bold lines denote testing error."
 
     Example:
         >>> fig = figure6(run_table6([20, 32, 44, 56], data, config, "runs"))
@@ -514,13 +523,13 @@ def figure6(histories: Mapping[str, Any], *, ylim: tuple[float, float] | None = 
     for ax, group, title in zip(axes, panels.values(), ("plain networks", "ResNets"), strict=True):
         ax.set_title(title)
         if group:
-            _draw_histories(ax, group)
+            _draw_histories(ax, group, lines="paper")
             ax.legend(loc="upper right")
         ax.xaxis.set_major_locator(mpl.ticker.MaxNLocator(integer=True))
     if ylim is not None:
         axes[0].set_ylim(*ylim)
     axes[1].set_ylabel("")
-    fig.legend(handles=_error_kinds(), loc="outside lower center", ncols=2)
+    fig.legend(handles=_error_kinds("paper"), loc="outside lower center", ncols=2)
     return fig
 
 

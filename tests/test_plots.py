@@ -149,6 +149,12 @@ def test_figure6_two_panels_by_family() -> None:
     assert left.get_ylim() == (0.0, 100.0)
     kinds = [t.get_text() for t in fig.legends[0].get_texts()]
     assert kinds == ["training error", "test error"]
+    # the paper's convention: "Dashed lines denote training error, and bold lines denote testing"
+    train, test = left.get_lines()[:2]  # plain-20's training and test curves
+    assert list(train.get_ydata()) == [58.0, 40.0] and train.get_linestyle() == "--"
+    assert test.get_linestyle() == "-" and test.get_linewidth() > 2 * train.get_linewidth()
+    legend = fig.legends[0].get_lines()
+    assert [line.get_linestyle() for line in legend] == ["--", "-"]
     with pytest.raises(ValueError, match="histories"):
         plots.figure6({"vgg16": {"train_error": [1.0]}})
 
