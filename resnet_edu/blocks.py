@@ -14,6 +14,8 @@ whole book relies on.
 A block checks its arguments once, when it is built (a helper called from ``__init__``). Its
 ``forward`` is the equation and nothing else, as in torchvision: a model checks its input at its
 own door (``features``), and a block called on its own with a wrong input gets torch's error.
+``BasicBlock`` and ``Bottleneck`` each write out the same ``shortcut`` and ``forward``, as
+torchvision's two blocks do: each class reads whole on its own, and only ``branch`` (F) differs.
 """
 
 from __future__ import annotations
