@@ -161,29 +161,7 @@ class ImageTensors(Dataset):
         pad: int = 4,
         seed: int = 0,
     ) -> None:
-        if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
-            raise TypeError(
-                f"images and labels must be torch.Tensors, got {type(images).__name__} and "
-                f"{type(labels).__name__}"
-            )
-        if images.dim() != 4 or len(images) != len(labels):
-            raise ValueError(
-                f"images must be (N, C, H, W) with N == len(labels), got {tuple(images.shape)} "
-                f"and {len(labels)} labels"
-            )
-        channels = images.shape[1]
-        self.per_pixel = isinstance(mean, Tensor) and mean.dim() == 3
-        if self.per_pixel and mean.shape != images.shape[1:]:
-            raise ValueError(
-                f"a per-pixel mean must have the images' shape {tuple(images.shape[1:])}, got "
-                f"{tuple(mean.shape)}"
-            )
-        if (not self.per_pixel and len(mean) != channels) or len(std) != channels:
-            raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
-        if not all(float(v) > 0 for v in std):
-            raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
-        check_bool("augment", augment)
-        check_int("seed", seed)
+        self.per_pixel = _check_image_tensors(images, labels, mean, std, augment, seed)
         self.images, self.labels = images, labels.long()
         if self.per_pixel:
             self.mean = mean.detach().to(torch.float32)
@@ -221,6 +199,34 @@ class ImageTensors(Dataset):
         top, left = self.offsets[index].tolist()
         x = F.pad(x, (self.pad,) * 4)[:, top : top + h, left : left + w]
         return x.flip(-1) if self.flips[index] else x
+
+
+def _check_image_tensors(images, labels, mean, std, augment, seed) -> bool:
+    """ImageTensors' arguments, each checked by name; whether ``mean`` is per pixel."""
+    if not isinstance(images, Tensor) or not isinstance(labels, Tensor):
+        raise TypeError(
+            f"images and labels must be torch.Tensors, got {type(images).__name__} and "
+            f"{type(labels).__name__}"
+        )
+    if images.dim() != 4 or len(images) != len(labels):
+        raise ValueError(
+            f"images must be (N, C, H, W) with N == len(labels), got {tuple(images.shape)} "
+            f"and {len(labels)} labels"
+        )
+    channels = images.shape[1]
+    per_pixel = isinstance(mean, Tensor) and mean.dim() == 3
+    if per_pixel and mean.shape != images.shape[1:]:
+        raise ValueError(
+            f"a per-pixel mean must have the images' shape {tuple(images.shape[1:])}, got "
+            f"{tuple(mean.shape)}"
+        )
+    if (not per_pixel and len(mean) != channels) or len(std) != channels:
+        raise ValueError(f"mean and std need {channels} entries, got {mean} and {std}")
+    if not all(float(v) > 0 for v in std):
+        raise ValueError(f"std must be > 0 for every channel, got {list(std)}")
+    check_bool("augment", augment)
+    check_int("seed", seed)
+    return per_pixel
 
 
 def _stratified_split(labels: np.ndarray, held_out: int, seed: int) -> tuple[Tensor, Tensor]:
