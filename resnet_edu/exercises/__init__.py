@@ -6,7 +6,7 @@ mistake whose output the reader's code reproduces -- behaviour, never source tex
 Chapter 2, a BasicBlock of one's own (``basic_block``):
     check_basic_block   the reader's BasicBlock against ``resnet_edu.BasicBlock``
 
-Chapter 6, build ResNet yourself, torchvision-style (``build_resnet``):
+Chapter 6, build ResNet yourself, torchvision-style (``build_blocks``, ``build_network``):
     check_convs         conv3x3 and conv1x1
     check_block         a BasicBlock or a Bottleneck (torchvision's v1.5, or the paper's v1)
     check_make_layer    ResNet._make_layer alone, with torchvision's blocks
@@ -19,7 +19,8 @@ an :class:`ExerciseError`.
 
 from ._feedback import CheckResult, ExerciseError, Verdict
 from .basic_block import check_basic_block
-from .build_resnet import check_block, check_convs, check_make_layer, check_resnet
+from .build_blocks import check_block, check_convs
+from .build_network import check_make_layer, check_resnet
 
 __all__ = [
     "CheckResult",
