@@ -22,6 +22,7 @@ Modules, one idea each:
     experiments  the paper's CIFAR-10 experiment (Table 6, Figure 6) as one function
     claims       a chapter's claims, checked where they are made; seeds shifted by one variable
     gradflow     instruments that watch the signal and the gradient flow through a network
+    interventions  change one suspected cause of the degradation problem, and see if it goes
     ensembles    residual networks as ensembles of paths: lesions and path lengths
     landscape    loss landscapes along filter-normalised random directions
     shattered    shattered gradients: how input gradients decorrelate with depth
