@@ -12,6 +12,7 @@ option-A shortcut: the comparison isolates the block code, which is what we wrot
 Usage:
     python benchmarks/bench_models.py            # 10 repetitions per model
     python benchmarks/bench_models.py --quick    # 3 repetitions, for a smoke test
+    python benchmarks/bench_models.py --models resnet50 --reps 11 --threads 1
 """
 
 from __future__ import annotations
@@ -108,6 +109,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="3 repetitions instead of 10")
     parser.add_argument("--reps", type=int, default=None, help="repetitions per model")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument(
+        "--models", nargs="+", default=None, help="only these (resnet18, resnet50, resnet56)"
+    )
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 10)
     if args.threads:
@@ -127,6 +131,8 @@ def main() -> None:
     print(header)
     print("-" * len(header))
     for label, build, shape in pairs():
+        if args.models and label.split()[0] not in args.models:
+            continue
         ours, ref = build()
         x = torch.randn(shape)
         t = compare(ours, ref, x, reps)
