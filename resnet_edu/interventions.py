@@ -5,8 +5,8 @@ watch the failure. Each tool here changes one thing in a network or in its train
 everything else (layers, initial weights, data, recipe) as it was. All of them work with
 :func:`resnet_edu.train.fit`:
 
-- :func:`scale_shortcuts` -- ``y = relu(F(x) + beta * shortcut(x))``: a dose of identity, from the
-  plain net (``beta = 0``) to the ResNet (``beta = 1``).
+- :func:`scale_shortcuts` -- ``y = relu(F(x) + scale * shortcut(x))``: a dose of identity, from
+  the plain net (``scale = 0``) to the ResNet (``scale = 1``); the book writes the factor lambda.
 - :class:`FixedWeightNorms` -- a ``fit`` callback that puts every convolution's weight back to its
   initial norm after each step. A convolution followed by BatchNorm is scale-invariant, so its
   effective learning rate is ``lr / ||W||^2`` (Arora et al. 2019); this holds it fixed.
@@ -45,44 +45,44 @@ __all__ = [
 
 
 class ScaledShortcutBlock(nn.Module):
-    """``y = relu(F(x) + beta * shortcut(x))`` around a residual ``BasicBlock`` or ``Bottleneck``.
+    """``y = relu(F(x) + scale * shortcut(x))`` around a residual ``BasicBlock`` or ``Bottleneck``.
 
-    The wrapped block keeps its weights; only the sum changes. ``beta = 1`` is the block itself,
-    ``beta = 0`` its plain twin.
+    The wrapped block keeps its weights; only the sum changes. ``scale = 1`` is the block itself,
+    ``scale = 0`` its plain twin.
     """
 
-    def __init__(self, block: nn.Module, beta: float) -> None:
+    def __init__(self, block: nn.Module, scale: float) -> None:
         super().__init__()
-        self.block, self.beta = block, beta
+        self.block, self.scale = block, scale
 
     def forward(self, x: Tensor) -> Tensor:
         block = self.block
-        return block.relu(block.branch(x) + self.beta * block.shortcut(x))
+        return block.relu(block.branch(x) + self.scale * block.shortcut(x))
 
     def extra_repr(self) -> str:
-        return f"beta={self.beta:g}"
+        return f"scale={self.scale:g}"
 
 
-def scale_shortcuts(model: nn.Module, beta: float) -> nn.Module:
-    """Scale every shortcut of a ``CifarResNet`` (or a torchvision-style ResNet) by ``beta``.
+def scale_shortcuts(model: nn.Module, scale: float) -> nn.Module:
+    """Multiply every shortcut of a ``CifarResNet`` (or a torchvision-style ResNet) by ``scale``.
 
     Each block of ``layer1`` ... ``layer4`` is wrapped in a :class:`ScaledShortcutBlock`, so its
     weights move one level down (``layer1.0.conv1`` becomes ``layer1.0.block.conv1``).
 
     Args:
         model: a ResNet with residual blocks (``residual=True``) in ``layer1``, ``layer2`` ...
-        beta: the weight of the shortcut, in [0, 1] (0: the plain net; 1: the ResNet).
+        scale: the factor of the shortcut, in [0, 1] (0: the plain net; 1: the ResNet).
 
     Returns:
         ``model``, for chaining.
 
     Example:
-        >>> model = scale_shortcuts(CifarResNet(56), beta=0.5)
+        >>> model = scale_shortcuts(CifarResNet(56), scale=0.5)
     """
     check_module("model", model)
-    beta = check_positive_number("beta", beta, allow_zero=True)
-    if beta > 1:
-        raise ValueError(f"beta must be in [0, 1] (0: plain net, 1: ResNet), got {beta}")
+    scale = check_positive_number("scale", scale, allow_zero=True)
+    if scale > 1:
+        raise ValueError(f"scale must be in [0, 1] (0: plain net, 1: ResNet), got {scale}")
     stages = [getattr(model, f"layer{i}") for i in range(1, 5) if hasattr(model, f"layer{i}")]
     blocks = [(stage, i) for stage in stages for i in range(len(stage))]
     if not blocks:
@@ -95,7 +95,7 @@ def scale_shortcuts(model: nn.Module, beta: float) -> nn.Module:
                 f"{type(block).__name__} in {type(model).__name__} is not one (a plain net?)"
             )
     for stage, i in blocks:
-        stage[i] = ScaledShortcutBlock(stage[i], beta)
+        stage[i] = ScaledShortcutBlock(stage[i], scale)
     return model
 
 

@@ -35,13 +35,13 @@ def batch() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(8, 3, 8, 8), torch.randint(0, 10, (8,))
 
 
-def test_beta_one_is_the_resnet_and_beta_zero_its_plain_twin(batch):
+def test_scale_one_is_the_resnet_and_scale_zero_its_plain_twin(batch):
     x, _ = batch
     resnet, plain = net(True).eval(), net(False).eval()  # option A: the same weights
     with torch.no_grad():
         expected = {1.0: resnet(x), 0.0: plain(x)}
-        for beta, output in expected.items():
-            scaled = scale_shortcuts(copy.deepcopy(resnet), beta)
+        for scale, output in expected.items():
+            scaled = scale_shortcuts(copy.deepcopy(resnet), scale)
             assert torch.allclose(scaled(x), output, atol=1e-6)
         half = scale_shortcuts(copy.deepcopy(resnet), 0.5)(x)
         assert not torch.allclose(half, expected[1.0]) and not torch.allclose(half, expected[0.0])
@@ -50,26 +50,26 @@ def test_beta_one_is_the_resnet_and_beta_zero_its_plain_twin(batch):
 def test_scale_shortcuts_wraps_every_block_and_keeps_the_weights():
     model = scale_shortcuts(net(), 0.25)
     blocks = [m for m in model.modules() if isinstance(m, ScaledShortcutBlock)]
-    assert len(blocks) == 3 and all(b.beta == 0.25 for b in blocks)
+    assert len(blocks) == 3 and all(b.scale == 0.25 for b in blocks)
     assert "layer1.0.block.conv1.weight" in dict(model.named_parameters())
-    assert "beta=0.25" in repr(blocks[0])
+    assert "scale=0.25" in repr(blocks[0])
 
 
 @pytest.mark.parametrize(
-    ("model", "beta", "error", "match"),
+    ("model", "scale", "error", "match"),
     [
         ("plain", 0.5, ValueError, "residual blocks"),
-        ("resnet", 1.5, ValueError, r"beta must be in \[0, 1\]"),
-        ("resnet", -0.1, ValueError, "beta"),
-        ("resnet", "1", TypeError, "beta"),
+        ("resnet", 1.5, ValueError, r"scale must be in \[0, 1\]"),
+        ("resnet", -0.1, ValueError, "scale"),
+        ("resnet", "1", TypeError, "scale"),
         ("linear", 0.5, ValueError, "no stages"),
         ("none", 0.5, TypeError, "model"),
     ],
 )
-def test_scale_shortcuts_refuses_what_it_cannot_scale(model, beta, error, match):
+def test_scale_shortcuts_refuses_what_it_cannot_scale(model, scale, error, match):
     models = {"plain": net(False), "resnet": net(), "linear": nn.Linear(2, 2), "none": None}
     with pytest.raises(error, match=match):
-        scale_shortcuts(models[model], beta)
+        scale_shortcuts(models[model], scale)
 
 
 def test_fixed_weight_norms_restores_every_conv_norm_and_keeps_the_function(batch):
