@@ -38,11 +38,11 @@ thread count or with another seed. So the book is checked in three ways.
    does this twice, with one thread each time. The second time, PyTorch may use only AVX2
    kernels, and every seed is shifted.
 2. **Outputs that depend on the machine are not compared.** Training curves, lesions and loss
-   landscapes are examples. Such a cell carries nbval's `nbval-ignore-output` tag, and its
-   metadata says why (`ignore_reason`). The chapter states what the cell shows as claims. A
-   folded cell checks a section's claims with `resnet_edu.claims` (`with claims():` and one
-   `claim(...)` per claim). Under CI a false claim fails the build. In your own session it
-   prints a ✗ line with the measured values, and "Run all" goes on.
+   landscapes are examples. Such a cell carries {{term}}`nbval`'s `nbval-ignore-output` tag, and
+   its metadata says why (`ignore_reason`). The chapter states what the cell shows as
+   {{term}}`claims <claim>`. A folded cell checks a section's claims with `resnet_edu.claims`
+   (`with claims():` and one `claim(...)` per claim). Under CI a false claim fails the build. In
+   your own session it prints a ✗ line with the measured values, and "Run all" goes on.
 3. **Every claim is checked on stand-ins for other readers' machines.** A stand-in changes the
    seed (`RESNET_EDU_SEED`), the thread count (`RESNET_EDU_THREADS`) or the instruction set
    (`ATEN_CPU_CAPABILITY`, `ONEDNN_MAX_CPU_ISA`). The matrix below has 12 of them. A cheaper
