@@ -663,7 +663,7 @@ def path_length_plot(
     ax = _axes(ax)
     keep = np.isfinite(v)
     ax.bar(k[keep], v[keep], color=RESIDUAL_COLOR)
-    ax.set_xlabel("path length k (residual branches on the path)")
+    ax.set_xlabel("path length m (residual branches on the path)")
     ax.set_ylabel(ylabel)
     if log:
         ax.set_yscale("log")
@@ -781,8 +781,8 @@ def landscape_contour(
     cs = ax.contour(a, b, shown.T, levels=levels, cmap="viridis")
     ax.clabel(cs, cs.levels[::4], inline=True, fontsize=7, fmt="%.1f")
     ax.plot([0], [0], "k+", ms=8)
-    ax.set_xlabel("α (direction 1)")
-    ax.set_ylabel("β (direction 2)")
+    ax.set_xlabel("α₁ (along direction δ₁)")
+    ax.set_ylabel("α₂ (along direction δ₂)")
     ax.set_aspect("equal")
     if title:
         ax.set_title(display_label(title) + (" (log10 loss)" if log else ""))
