@@ -229,13 +229,7 @@ class GradientProbe:
         lr: float,
         multiples: Sequence[float] = (0.5, 1, 2, 4, 8, 16, 32, 64),
     ) -> None:
-        if isinstance(batches, (str, bytes, Tensor)) or not isinstance(batches, Sequence):
-            raise TypeError("batches must be a list of (inputs, targets) pairs")
-        if len(batches) < 2:
-            raise ValueError(f"batches must hold at least 2 batches, got {len(batches)}")
-        for inputs, targets in batches:
-            check_batch(inputs, targets)
-        self.batches = list(batches)
+        self.batches = _check_probe_batches(batches)
         self.steps = {int(s) for s in steps}
         if any(s < 0 for s in self.steps):
             raise ValueError(f"steps must be >= 0, got {sorted(self.steps)}")
@@ -254,15 +248,8 @@ class GradientProbe:
         check_module("model", model)
         probe = copy.deepcopy(model).train()
         params = [p for p in probe.parameters() if p.requires_grad]
-        grads, losses = [], []
-        for inputs, targets in self.batches:
-            probe.zero_grad(set_to_none=True)
-            loss = F.cross_entropy(probe(inputs), targets)
-            loss.backward()
-            grads.append(torch.cat([_flat_grad(p) for p in params]))
-            losses.append(loss.item())
-        stacked = torch.stack(grads)
-        mean, total, n = stacked.mean(0), stacked.sum(0), len(grads)
+        grads, losses = _batch_gradients(probe, params, self.batches)
+        mean, total, n = grads.mean(0), grads.sum(0), len(grads)
         agreement = [F.cosine_similarity(g, (total - g) / (n - 1), dim=0).item() for g in grads]
         start = float(np.mean(losses))
         line = self._line(probe, params, mean)
@@ -289,6 +276,29 @@ class GradientProbe:
             losses = [F.cross_entropy(model(x), y).item() for x, y in self.batches]
             line[t] = float(np.mean(losses))
         return line
+
+
+def _check_probe_batches(batches: Any) -> list[tuple[Tensor, Tensor]]:
+    """``batches`` as a list, after checking it holds at least two ``(inputs, targets)`` pairs."""
+    if isinstance(batches, (str, bytes, Tensor)) or not isinstance(batches, Sequence):
+        raise TypeError("batches must be a list of (inputs, targets) pairs")
+    if len(batches) < 2:
+        raise ValueError(f"batches must hold at least 2 batches, got {len(batches)}")
+    for inputs, targets in batches:
+        check_batch(inputs, targets)
+    return list(batches)
+
+
+def _batch_gradients(model: nn.Module, params: list[nn.Parameter], batches) -> tuple:
+    """One flat gradient per batch (stacked, one row each) and each batch's loss."""
+    grads, losses = [], []
+    for inputs, targets in batches:
+        model.zero_grad(set_to_none=True)
+        loss = F.cross_entropy(model(inputs), targets)
+        loss.backward()
+        grads.append(torch.cat([_flat_grad(p) for p in params]))
+        losses.append(loss.item())
+    return torch.stack(grads), losses
 
 
 def _flat_grad(p: Tensor) -> Tensor:

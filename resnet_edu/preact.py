@@ -55,6 +55,13 @@ from .cifar import blocks_per_stage, check_cifar_arguments
 PREACT_SHORTCUTS = ("A", "B")
 
 
+def _preactivates_shortcut(preactivate_shortcut: bool | None, downsample: nn.Module | None) -> bool:
+    """``preactivate_shortcut``, checked; ``None`` means "where ``downsample`` is a projection"."""
+    if preactivate_shortcut is None:
+        return downsample is not None and not isinstance(downsample, ZeroPadShortcut)
+    return check_bool("preactivate_shortcut", preactivate_shortcut)
+
+
 class PreActBlock(nn.Module):
     """y = shortcut(x) + F(x),  F = conv2 ∘ relu ∘ bn2 ∘ conv1 ∘ relu ∘ bn1  (paper Fig. 4e).
 
@@ -107,11 +114,7 @@ class PreActBlock(nn.Module):
         self.downsample = downsample
         self.stride = stride
         self.residual = residual
-        if preactivate_shortcut is None:
-            preactivate_shortcut = downsample is not None and not isinstance(
-                downsample, ZeroPadShortcut
-            )
-        self.preactivate_shortcut = check_bool("preactivate_shortcut", preactivate_shortcut)
+        self.preactivate_shortcut = _preactivates_shortcut(preactivate_shortcut, downsample)
 
     def preactivation(self, x: Tensor) -> Tensor:
         """relu(bn1(x)): the BN and ReLU that come *before* the weights."""
@@ -123,10 +126,7 @@ class PreActBlock(nn.Module):
         return self.conv2(self.relu(self.bn2(self.conv1(pre))))
 
     def shortcut(self, x: Tensor, pre: Tensor | None = None) -> Tensor | None:
-        """x, or ``downsample`` of it -- of relu(bn1(x)) where ``preactivate_shortcut``.
-
-        ``None`` in a plain block (it has no shortcut).
-        """
+        """x or downsample(x), of relu(bn1(x)) where ``preactivate_shortcut``; None if plain."""
         if not self.residual:
             return None
         if self.preactivate_shortcut:  # the BN+ReLU before the split feeds both paths

@@ -486,40 +486,50 @@ class TrainState:
             _flush(self)
 
     def state_dict(self) -> dict[str, Any]:
-        """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
-
-        Collective under torchrun (pending steps are summed over the processes).
-        """
-        _flush(self)
-        schedule = {"warming_up": self.warming_up, "recent_errors": list(self.recent_errors)}
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
-            "schedule": {**schedule, "epoch_counts": list(self.epoch_counts)},
-            "step": self.step,
-            "epoch": -(-self.step // self.steps_per_epoch),
-            "rng": get_rng_state(),
-            "config": self.config.to_dict(),
-            "identity": dict(self.identity),
-            "machine": _machine(self),
-            "history": self.history.to_dict(),
-        }
+        """The checkpoint (:func:`_checkpoint`); collective under torchrun."""
+        return _checkpoint(self)
 
     def load_state_dict(self, saved: dict[str, Any], source: str | Path = "checkpoint") -> None:
-        """Continue from ``saved``: refuse another experiment's, warn on another machine's
-        (:func:`_check_resumable`)."""
-        _check_resumable(saved, self, source)
-        self.model.load_state_dict(saved["model"])
-        self.optimizer.load_state_dict(saved["optimizer"])
-        if saved["scaler"] and self.scaler.is_enabled():
-            self.scaler.load_state_dict(saved["scaler"])
-        self.history, self.step = History.from_dict(saved["history"]), saved["step"]
-        schedule = saved["schedule"]
-        self.warming_up = schedule["warming_up"]
-        self.recent_errors = list(schedule["recent_errors"])
-        self.epoch_counts = list(schedule["epoch_counts"])
-        set_rng_state(saved["rng"])
+        """Continue from ``saved`` (:func:`_restore`)."""
+        _restore(self, saved, source)
+
+
+def _checkpoint(state: TrainState) -> dict[str, Any]:
+    """The checkpoint: weights, optimiser, schedule, random states, and what the run is.
+
+    Collective under torchrun (pending steps are summed over the processes).
+    """
+    _flush(state)
+    schedule = {"warming_up": state.warming_up, "recent_errors": list(state.recent_errors)}
+    return {
+        "model": state.model.state_dict(),
+        "optimizer": state.optimizer.state_dict(),
+        "scaler": state.scaler.state_dict() if state.scaler.is_enabled() else {},
+        "schedule": {**schedule, "epoch_counts": list(state.epoch_counts)},
+        "step": state.step,
+        "epoch": -(-state.step // state.steps_per_epoch),
+        "rng": get_rng_state(),
+        "config": state.config.to_dict(),
+        "identity": dict(state.identity),
+        "machine": _machine(state),
+        "history": state.history.to_dict(),
+    }
+
+
+def _restore(state: TrainState, saved: dict[str, Any], source: str | Path) -> None:
+    """Continue from ``saved``: refuse another experiment's, warn on another machine's
+    (:func:`_check_resumable`)."""
+    _check_resumable(saved, state, source)
+    state.model.load_state_dict(saved["model"])
+    state.optimizer.load_state_dict(saved["optimizer"])
+    if saved["scaler"] and state.scaler.is_enabled():
+        state.scaler.load_state_dict(saved["scaler"])
+    state.history, state.step = History.from_dict(saved["history"]), saved["step"]
+    schedule = saved["schedule"]
+    state.warming_up = schedule["warming_up"]
+    state.recent_errors = list(schedule["recent_errors"])
+    state.epoch_counts = list(schedule["epoch_counts"])
+    set_rng_state(saved["rng"])
 
 
 def _flush(state: TrainState) -> None:
