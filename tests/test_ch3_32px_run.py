@@ -6,17 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tools import ch3_32px_run
+from tools.common import run_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "book" / "_data" / "ch3_32px_run.json"
-sys.path.insert(0, str(ROOT / "tools"))
-
-import ch3_32px_run  # noqa: E402
 
 # Step 1's loss is a forward pass through the initial weights: the same on any CPU up to float
 # rounding, which 56 layers amplify (AVX2 kernels on the recording machine moved plain-56's by
@@ -71,7 +70,7 @@ def test_the_first_steps_replay(record, name, size):
         torch.set_num_threads(threads)
     assert len(replay["loss"]) == 25
     assert replay["loss"][0] == pytest.approx(committed["loss"][0], rel=ANY_CPU_RTOL)
-    if ch3_32px_run.machine() != record["machine"] or os.environ.get("ONEDNN_MAX_CPU_ISA"):
+    if run_machine() != record["machine"] or os.environ.get("ONEDNN_MAX_CPU_ISA"):
         pytest.skip(f"recorded on {record['machine']}; steps 2-25 replay only there")
     assert replay["loss"] == pytest.approx(committed["loss"][:25], rel=1e-6)
 

@@ -8,17 +8,16 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tools import ch8_lesion_run
+from tools.common import run_machine
+
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "book" / "_data" / "ch8_lesion_run.json"
-sys.path.insert(0, str(ROOT / "tools"))
-
-import ch8_lesion_run  # noqa: E402
 
 BLOCKS = [f"layer{stage}.{i}" for stage in (1, 2, 3) for i in range(3)]
 TEST_IMAGES = 359  # 20 % of scikit-learn's 1,797 digits
@@ -31,9 +30,7 @@ def record() -> dict:
 
 
 def _on_the_recording_machine(record: dict) -> bool:
-    return ch8_lesion_run.machine() == record["machine"] and not os.environ.get(
-        "ONEDNN_MAX_CPU_ISA"
-    )
+    return run_machine() == record["machine"] and not os.environ.get("ONEDNN_MAX_CPU_ISA")
 
 
 def _run(record: dict, *, depth: int, epochs: int, seed: int) -> dict:

@@ -17,21 +17,19 @@ network, and a second call with the same recipe on the same machine adds the mis
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from resnet_edu.checkpoint import atomic_write_bytes
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.data import digits
 from resnet_edu.experiments import model_name
 from resnet_edu.train import FitEvent, History, TrainConfig, fit
+from tools.common import DATA, ROOT, continued_record, run_machine, write_json
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "book" / "_data" / "ch1_long_run.json"
+OUT = DATA / "ch1_long_run.json"
 # plain nets first; ResNet-20, the cheapest control, last
 NAMES = ("plain20", "plain56", "resnet56", "resnet20")
 BATCH = 32
@@ -74,20 +72,6 @@ def train(
         return seen[0]
 
 
-def machine() -> dict[str, str | int]:
-    """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
-    from tools.common import machine as this_machine  # the one description
-
-    m = this_machine()
-    return {
-        "cpu": m["cpu"],
-        "cpu_capability": m["capability"],
-        "torch": m["torch"],
-        "python": m["python"],
-        "threads": 1,
-    }
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=30, help="epochs per network (30)")
@@ -107,19 +91,13 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "description": "chapter 1's recipe on the digits, long run (tools/ch1_long_run.py)",
-        "machine": machine(),
+        "machine": run_machine(),
         "config": {**config(args.epochs, 0).to_dict(), "seed": None, "batch_size": BATCH},
         "runs": [],
     }
-    if args.out.is_file():  # continue a run this machine started with the same recipe
-        saved = json.loads(args.out.read_text())
-        if saved.get("machine") != record["machine"] or saved.get("config") != record["config"]:
-            print(
-                f"error: {args.out} holds another recipe or machine; choose another --out",
-                file=sys.stderr,
-            )
-            return 2
-        record = saved
+    record = continued_record(args.out, record, "config")
+    if record is None:
+        return 2
     done = {(run["name"], run["seed"]) for run in record["runs"]}
     for seed in args.seeds:
         for name in args.names:
@@ -136,8 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             record["runs"].append({"name": name, "seed": seed, "history": history.to_dict()})
-            text = (json.dumps(record, indent=1) + "\n").encode()
-            atomic_write_bytes(args.out, lambda f, t=text: f.write(t))  # after every run
+            write_json(args.out, record)  # after every run
     print(f"wrote {args.out}")
     return 0
 

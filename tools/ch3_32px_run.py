@@ -18,8 +18,8 @@ weights; the shortcut scaled by beta; no BatchNorm. For plain-20, plain-56 and R
 ``GradientProbe`` also measures, at steps 0, 20 and 90, how much of the loss a line search along
 the gradient removes.
 
-    python tools/ch3_32px_run.py                    # -> book/_data/ch3_32px_run.json
-    python tools/ch3_32px_run.py --sizes 8 --seeds 0 --out /tmp/run.json
+    python -m tools.ch3_32px_run                    # -> book/_data/ch3_32px_run.json
+    python -m tools.ch3_32px_run --sizes 8 --seeds 0 --out /tmp/run.json
 
 ``tests/test_ch3_32px_run.py`` replays the first steps and checks them against the file. The
 file is rewritten after every run, and a second call on the same machine adds the missing ones.
@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from dataclasses import dataclass
@@ -40,22 +39,20 @@ import numpy as np
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
-
-from resnet_edu.checkpoint import atomic_write_bytes  # noqa: E402
-from resnet_edu.cifar import CifarResNet  # noqa: E402
-from resnet_edu.data import digits  # noqa: E402
-from resnet_edu.gradflow import WeightRecorder  # noqa: E402
-from resnet_edu.interventions import (  # noqa: E402
+from resnet_edu.cifar import CifarResNet
+from resnet_edu.data import digits
+from resnet_edu.gradflow import WeightRecorder
+from resnet_edu.interventions import (
     FixedUpdateRatio,
     FixedWeightNorms,
     GradientProbe,
+    ProbeResult,
     scale_shortcuts,
 )
-from resnet_edu.train import FitEvent, History, NonFiniteLossError, TrainConfig, fit  # noqa: E402
+from resnet_edu.train import FitEvent, History, NonFiniteLossError, TrainConfig, fit
+from tools.common import DATA, ROOT, continued_record, run_machine, write_json
 
-OUT = ROOT / "book" / "_data" / "ch3_32px_run.json"
+OUT = DATA / "ch3_32px_run.json"
 BATCH = 32
 LR = 0.1 * BATCH / 128  # the paper's 0.1 for batch 128, scaled linearly (chapter 1)
 EPOCHS = 4
@@ -229,17 +226,19 @@ def train(name: str, size: int, seed: int, *, stop_after: int | None = None) -> 
         float(np.median(ratios[30:90])) if len(ratios) >= 90 else None
     )
     if probe is not None:
-        record["probe"] = [
-            {
-                "step": r.step,
-                "loss": r.loss,
-                "agreement": r.agreement,
-                "gradient_norm": r.gradient_norm,
-                "best_drop": r.best_drop,
-            }
-            for r in probe.results
-        ]
+        record["probe"] = [_probe_row(r) for r in probe.results]
     return record
+
+
+def _probe_row(result: ProbeResult) -> dict[str, float]:
+    """One line search as written to the file (its losses along the line are left out)."""
+    return {
+        "step": result.step,
+        "loss": result.loss,
+        "agreement": result.agreement,
+        "gradient_norm": result.gradient_norm,
+        "best_drop": result.best_drop,
+    }
 
 
 class _nothing:
@@ -248,21 +247,6 @@ class _nothing:
 
     def __exit__(self, *exc_info) -> None:
         return None
-
-
-def machine() -> dict[str, str | int]:
-    """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from stress import machine as this_machine  # tools/stress.py: the one description
-
-    m = this_machine()
-    return {
-        "cpu": m["cpu"],
-        "cpu_capability": m["capability"],
-        "torch": m["torch"],
-        "python": m["python"],
-        "threads": 1,
-    }
 
 
 def recipe() -> dict[str, Any]:
@@ -301,19 +285,13 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "description": "chapter 3's interventions on the digits (tools/ch3_32px_run.py)",
-        "machine": machine(),
+        "machine": run_machine(),
         "recipe": recipe(),
         "runs": [],
     }
-    if args.out.is_file():  # continue a run this machine started with the same recipe
-        saved = json.loads(args.out.read_text())
-        if saved.get("machine") != record["machine"] or saved.get("recipe") != record["recipe"]:
-            print(
-                f"error: {args.out} holds another recipe or machine; choose another --out",
-                file=sys.stderr,
-            )
-            return 2
-        record = saved
+    record = continued_record(args.out, record, "recipe")
+    if record is None:
+        return 2
     done = {(run["name"], run["size"], run["seed"]) for run in record["runs"]}
     for size in args.sizes:
         for seed in SEEDS[size] if args.seeds is None else args.seeds:
@@ -327,8 +305,7 @@ def main(argv: list[str] | None = None) -> int:
                 result = run.get("diverged") or f"train {errors[-1]:5.1f}%"
                 print(f"{size:>2}px seed {seed} {name:<22} {result}  ({seconds:.0f} s)", flush=True)
                 record["runs"].append({"name": name, "size": size, "seed": seed, **run})
-                text = (json.dumps(record, indent=1) + "\n").encode()
-                atomic_write_bytes(args.out, lambda f, t=text: f.write(t))  # after every run
+                write_json(args.out, record)  # after every run
     print(f"wrote {args.out}")
     return 0
 

@@ -31,9 +31,9 @@ from resnet_edu.checkpoint import atomic_write_bytes
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.data import digits
 from resnet_edu.train import TrainConfig, fit
+from tools.common import DATA
 
-ROOT = Path(__file__).resolve().parent.parent
-OUT = ROOT / "book" / "_data" / "ch7_long_run.json"
+OUT = DATA / "ch7_long_run.json"
 DEPTHS = (20, 32, 44, 56)
 PLAIN_SEEDS = (0, 1, 2)
 RESNET_SEEDS = (0,)

@@ -12,8 +12,8 @@ paper's lr 0.1, momentum 0.9, weight decay 1e-4, lr / 10 at 50 % and 75 % of tra
 * the gradient that single paths of each length carry (``ensembles.gradient_by_path_length``),
   for ResNet-20 and, at 20 epochs, for ResNet-56 (27 blocks):
 
-    python tools/ch8_lesion_run.py                      # -> book/_data/ch8_lesion_run.json
-    python tools/ch8_lesion_run.py --epochs 5 --seeds 0 --out /tmp/run.json
+    python -m tools.ch8_lesion_run                      # -> book/_data/ch8_lesion_run.json
+    python -m tools.ch8_lesion_run --epochs 5 --seeds 0 --out /tmp/run.json
 
 One thread, so each run is one well-defined draw; ``tests/test_ch8_lesion_run.py`` replays the
 first steps (and, on the recording machine, a whole 5-epoch run). The file is rewritten after
@@ -24,23 +24,19 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+from resnet_edu import ensembles
+from resnet_edu.cifar import CifarResNet
+from resnet_edu.data import digits
+from resnet_edu.train import FitEvent, History, TrainConfig, fit
+from tools.common import DATA, ROOT, continued_record, run_machine, write_json
 
-from resnet_edu import ensembles  # noqa: E402
-from resnet_edu.checkpoint import atomic_write_bytes  # noqa: E402
-from resnet_edu.cifar import CifarResNet  # noqa: E402
-from resnet_edu.data import digits  # noqa: E402
-from resnet_edu.train import FitEvent, History, TrainConfig, fit  # noqa: E402
-
-OUT = ROOT / "book" / "_data" / "ch8_lesion_run.json"
+OUT = DATA / "ch8_lesion_run.json"
 BATCH = 64  # chapter 8's batch; the paper's lr 0.1 unscaled, as the chapter trains
 PATH_BATCH = 64  # test images for the path gradients, as in the chapter
 PATH_SAMPLES = 5  # random paths per length, as in the chapter
@@ -112,25 +108,38 @@ def path_gradients(model: CifarResNet, seed: int) -> dict:
     return {"mean_norm": paths.mean_norm.tolist(), "counts": paths.counts.tolist()}
 
 
-def machine() -> dict[str, str | int]:
-    """What produced the run: CPU model, instruction set PyTorch used, versions, threads."""
-    sys.path.insert(0, str(ROOT / "tools"))
-    from stress import machine as this_machine  # tools/stress.py: the one description
-
-    m = this_machine()
-    return {
-        "cpu": m["cpu"],
-        "cpu_capability": m["capability"],
-        "torch": m["torch"],
-        "python": m["python"],
-        "threads": 1,
-    }
-
-
 def plan(epochs: list[int], seeds: list[int], deep_seeds: list[int]) -> list[tuple[int, int, int]]:
     """(depth, epochs, seed) of every network: ResNet-20 at each budget, then ResNet-56."""
     runs = [(20, e, s) for s in seeds for e in epochs]
     return runs + [(56, 20, s) for s in deep_seeds]
+
+
+def train_and_measure(depth: int, epochs: int, seed: int) -> dict:
+    """Train one network and measure it: errors, first losses, path gradients, lesions."""
+    start = time.perf_counter()
+    model, history = train(depth, epochs=epochs, seed=seed)
+    run = {
+        "depth": depth,
+        "epochs": epochs,
+        "seed": seed,
+        "train_error": history.train_error[-1],
+        "test_error": history.test_error[-1],
+        "first_losses": history.loss[:FIRST_STEPS],
+        "paths": path_gradients(model, seed),
+    }
+    if depth == 20:
+        run["lesions"] = lesions(model, seed)
+    worst = ""
+    if "lesions" in run:
+        single = run["lesions"]["single"]
+        top = max(single, key=single.get)
+        worst = f"  worst deletion {top} {single[top]:5.1f}%"
+    print(
+        f"ResNet-{depth} {epochs:>3} epochs seed {seed}: train {run['train_error']:5.1f}%  "
+        f"test {run['test_error']:5.1f}%{worst}  ({time.perf_counter() - start:.0f} s)",
+        flush=True,
+    )
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -156,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
 
     record = {
         "description": "chapter 8's lesion study, trained longer (tools/ch8_lesion_run.py)",
-        "machine": machine(),
+        "machine": run_machine(),
         "config": {
             **config(1, 0).to_dict(),
             "epochs": None,
@@ -167,45 +176,14 @@ def main(argv: list[str] | None = None) -> int:
         },
         "runs": [],
     }
-    if args.out.is_file():  # continue a run this machine started with the same recipe
-        saved = json.loads(args.out.read_text())
-        if saved.get("machine") != record["machine"] or saved.get("config") != record["config"]:
-            print(
-                f"error: {args.out} holds another recipe or machine; choose another --out",
-                file=sys.stderr,
-            )
-            return 2
-        record = saved
+    record = continued_record(args.out, record, "config")
+    if record is None:
+        return 2
     done = {(run["depth"], run["epochs"], run["seed"]) for run in record["runs"]}
     for depth, epochs, seed in plan(args.epochs, args.seeds, args.deep_seeds):
-        if (depth, epochs, seed) in done:
-            continue
-        start = time.perf_counter()
-        model, history = train(depth, epochs=epochs, seed=seed)
-        run = {
-            "depth": depth,
-            "epochs": epochs,
-            "seed": seed,
-            "train_error": history.train_error[-1],
-            "test_error": history.test_error[-1],
-            "first_losses": history.loss[:FIRST_STEPS],
-            "paths": path_gradients(model, seed),
-        }
-        if depth == 20:
-            run["lesions"] = lesions(model, seed)
-        worst = ""
-        if "lesions" in run:
-            single = run["lesions"]["single"]
-            top = max(single, key=single.get)
-            worst = f"  worst deletion {top} {single[top]:5.1f}%"
-        print(
-            f"ResNet-{depth} {epochs:>3} epochs seed {seed}: train {run['train_error']:5.1f}%  "
-            f"test {run['test_error']:5.1f}%{worst}  ({time.perf_counter() - start:.0f} s)",
-            flush=True,
-        )
-        record["runs"].append(run)
-        text = (json.dumps(record, indent=1) + "\n").encode()
-        atomic_write_bytes(args.out, lambda f, t=text: f.write(t))  # after every run
+        if (depth, epochs, seed) not in done:
+            record["runs"].append(train_and_measure(depth, epochs, seed))
+            write_json(args.out, record)  # after every run
     print(f"wrote {args.out}")
     return 0
 

@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import string
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,3 +157,33 @@ def machine() -> dict:
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,
     }
+
+
+# --- the committed runs (tools.ch1_long_run, tools.ch3_32px_run, tools.ch8_lesion_run) --------
+
+
+def run_machine() -> dict[str, str | int]:
+    """What produced a committed run: CPU model, instruction set PyTorch used, versions, threads."""
+    m = machine()
+    return {
+        "cpu": m["cpu"],
+        "cpu_capability": m["capability"],
+        "torch": m["torch"],
+        "python": m["python"],
+        "threads": 1,
+    }
+
+
+def continued_record(out: Path, fresh: dict, recipe_key: str) -> dict | None:
+    """The record a committed run writes to ``out``: ``fresh``, or what ``out`` holds if this
+    machine started it with the same recipe (``fresh[recipe_key]``), so the missing runs are
+    added. ``None``, after an error line on stderr, if ``out`` holds another recipe or machine."""
+    if not out.is_file():
+        return fresh
+    saved = json.loads(out.read_text())
+    if saved.get("machine") != fresh["machine"] or saved.get(recipe_key) != fresh[recipe_key]:
+        print(
+            f"error: {out} holds another recipe or machine; choose another --out", file=sys.stderr
+        )
+        return None
+    return saved
