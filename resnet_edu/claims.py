@@ -10,7 +10,7 @@ a sentence and the measured values that back it, and checks it with :func:`claim
 
 What a failed claim does depends on who runs the chapter:
 
-* **strict** (CI, nbval, ``tools/notebooks.py run``; ``RESNET_EDU_STRICT=1`` or ``CI`` set):
+* **strict** (CI, nbval, ``python -m tools.notebooks run``; ``RESNET_EDU_STRICT=1`` or ``CI`` set):
   it raises :class:`ClaimError`, so a false claim fails the build;
 * **a reader's session** (Colab, a laptop, a GPU): it prints one line, ✗ with the measured
   values and what the mismatch means, and "Run all" goes on.
@@ -23,7 +23,7 @@ which shows one summary line (``✓ 3 of 3 claims hold``) with the claims folded
         claim("plain-56 ends above plain-20", err56 > err20 + 10, measured={...})
         claim("ResNet-56 ends below plain-56", res56 < err56, measured={...})
  ``RESNET_EDU_CLAIM_LOG`` names a file to which every claim is appended as a JSON line;
-``tools/notebooks.py stress`` uses it to count passes over its matrix of variants.
+``python -m tools.stress`` uses it to count passes over its matrix of variants.
 
 Seeds come from one place, :func:`seed`: ``RESNET_EDU_SEED`` (default 0) shifts every seed a
 chapter uses, so a whole chapter can be re-run as another draw.

@@ -260,7 +260,7 @@ def test_colab_button_points_at_this_chapter(browser, site, page):
     repo = urlparse(config["repository"]["url"]).path.strip("/")
     branch = config["repository"]["branch"]
     twin = "colab/" + page.removeprefix("book/").replace(".html", ".ipynb")
-    assert (ROOT / twin).exists(), f"{page}: no Colab twin {twin}; run tools/colab.py build"
+    assert (ROOT / twin).exists(), f"{page}: no Colab twin {twin}; run python -m tools.colab build"
     expected = f"https://colab.research.google.com/github/{repo}/blob/{branch}/{twin}"
     assert expected in links, f"{page}: Colab links {links}, expected {expected}"
     assert not [h for h in links if "/blob/" in h and "/book/" in h], f"{page}: {links}"

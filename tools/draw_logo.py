@@ -1,6 +1,6 @@
 """Draw the book's logo and favicon: a residual block, its branch F(x) and the identity skip.
 
-python tools/draw_logo.py   # writes book/_static/logo.svg and favicon.png
+python -m tools.draw_logo   # writes book/_static/logo.svg and favicon.png
 """
 
 import matplotlib

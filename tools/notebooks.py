@@ -22,15 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-if __name__ == "__main__" and not __package__:  # pragma: no cover
-    # Run by its path (python tools/notebooks.py ...), as before tools/ was a package: run the
-    # package's module instead, from this checkout. Kept while authors change their commands.
-    _root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    _path = os.pathsep.join(p for p in (_root, os.environ.get("PYTHONPATH", "")) if p)
-    _argv = [sys.executable, "-m", "tools.notebooks", *sys.argv[1:]]
-    os.execve(sys.executable, _argv, {**os.environ, "PYTHONPATH": _path})
-
-from tools.common import (  # noqa: E402  (after the by-path shim above)
+from tools.common import (
     BOOK,
     RECORDED,
     chapters,
