@@ -26,9 +26,8 @@ FIRST_STEP_TOLERANCE = 0.1
 EPOCH_LOSS_TOLERANCE = 0.15
 
 
-@pytest.mark.slow  # torchrun: two processes
-def test_torchrun_two_processes_match_one_process(tmp_path):
-    out = tmp_path / "ddp"
+def _train_with_torchrun(out: Path) -> subprocess.CompletedProcess:
+    """The CLI under torchrun: resnet20 on the digits, one epoch, two CPU processes of 1 thread."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     args = [
         "--model",
@@ -47,7 +46,7 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         "--out",
         str(out),
     ]
-    run = subprocess.run(
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -64,6 +63,12 @@ def test_torchrun_two_processes_match_one_process(tmp_path):
         text=True,
         timeout=400,
     )
+
+
+@pytest.mark.slow  # torchrun: two processes
+def test_torchrun_two_processes_match_one_process(tmp_path):
+    out = tmp_path / "ddp"
+    run = _train_with_torchrun(out)
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.count("done: train error") == 1  # only rank 0 reports
     assert sorted(p.name for p in out.iterdir()) == [
