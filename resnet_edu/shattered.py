@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_choice, check_int, check_module, check_positive_number
+from ._checks import BATCH_NORMS, check_choice, check_int, check_module, check_positive_number
 from .measure import eval_mode
 
 
@@ -123,7 +123,7 @@ def calibrate_bn(model: nn.Module, inputs: Tensor) -> nn.Module:
     check_module("model", model)
     if not isinstance(inputs, Tensor):
         raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    norms = [m for m in model.modules() if isinstance(m, BATCH_NORMS)]
     momenta = [m.momentum for m in norms]
     try:
         with eval_mode(model):  # restores every module's flag after the train-mode pass below

@@ -13,12 +13,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from .._checks import BATCH_NORMS
 from ._feedback import Verdict
 
 #: The layers compared by name: convolutions, BatchNorms and linear layers.
-LAYERS = (nn.Conv2d, _BatchNorm, nn.Linear)
+LAYERS = (nn.Conv2d, *BATCH_NORMS, nn.Linear)
 
 
 def tv():
@@ -114,7 +114,7 @@ def randomise_norms(model: nn.Module) -> nn.Module:
     """BatchNorm scales, shifts and running statistics away from 1 and 0, so BN mistakes show."""
     with torch.no_grad():
         for m in model.modules():
-            if isinstance(m, _BatchNorm):
+            if isinstance(m, BATCH_NORMS):
                 m.weight.uniform_(0.5, 1.0)
                 m.bias.normal_(0.0, 0.2)
                 m.running_mean.normal_(0.0, 0.2)

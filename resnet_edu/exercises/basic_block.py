@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from .._checks import BATCH_NORMS
 from ..blocks import BasicBlock, ZeroPadShortcut, make_shortcut
 from ._feedback import CheckResult
 
@@ -124,7 +124,7 @@ def _reference(config: tuple[int, int, int, str | None]) -> BasicBlock:
     block = BasicBlock(inplanes, planes, stride, downsample)
     with torch.no_grad():
         for m in block.modules():
-            if isinstance(m, _BatchNorm):
+            if isinstance(m, BATCH_NORMS):
                 m.weight.uniform_(0.5, 1.5)
                 m.bias.normal_(0.0, 0.3)
                 m.running_mean.normal_(0.0, 0.3)
@@ -204,7 +204,7 @@ def _inspect(block: nn.Module, x: Tensor, user_downsample: nn.Module | None, con
         [m for m in block.modules() if isinstance(m, nn.Conv2d) and id(m) not in given]
     )
     norms = in_call_order(
-        [m for m in block.modules() if isinstance(m, _BatchNorm) and id(m) not in given]
+        [m for m in block.modules() if isinstance(m, BATCH_NORMS) and id(m) not in given]
     )
     problems = _structure_problems(convs, norms, names, config)
     if user_downsample is not None and not any(id(m) in given for m in block.modules()):
@@ -234,7 +234,7 @@ def _trace(block: nn.Module, x: Tensor) -> tuple[list[nn.Module], Exception | No
     handles = [
         m.register_forward_hook(hook)
         for m in block.modules()
-        if isinstance(m, (nn.Conv2d, _BatchNorm))
+        if isinstance(m, (nn.Conv2d, *BATCH_NORMS))
     ]
     crash = None
     try:

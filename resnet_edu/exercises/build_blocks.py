@@ -28,8 +28,8 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from .._checks import BATCH_NORMS
 from ._feedback import Verdict
 from ._harness import (
     Stop,
@@ -111,7 +111,7 @@ def _conv_problems(fn: Callable[..., nn.Module], k: int) -> list[str]:
         )
         if not isinstance(conv, nn.Conv2d):
             if isinstance(conv, nn.Module) and any(
-                isinstance(m, _BatchNorm) for m in conv.modules()
+                isinstance(m, BATCH_NORMS) for m in conv.modules()
             ):
                 return [
                     f"{where} returns a conv with its BatchNorm; return the nn.Conv2d alone. "
@@ -339,7 +339,7 @@ def _block_layer_problems(user, ref, given, kind, variant, config, where) -> lis
 
 def _name_problems(missing, extra, ref_layers, user_layers, kind) -> list[str]:
     problems = []
-    for label, cls in (("BatchNorm", _BatchNorm), ("convolution", nn.Conv2d)):
+    for label, cls in (("BatchNorm", BATCH_NORMS), ("convolution", nn.Conv2d)):
         gone = [n for n in missing if isinstance(ref_layers[n], cls)]
         more = [n for n in extra if isinstance(user_layers[n], cls)]
         if gone and len(gone) == len(more):
@@ -348,7 +348,7 @@ def _name_problems(missing, extra, ref_layers, user_layers, kind) -> list[str]:
                 f"named {', '.join(gone)}. A state dict is matched by name, so torchvision's "
                 "weights load only into its names."
             )
-        elif gone and cls is _BatchNorm:
+        elif gone and label == "BatchNorm":
             problems.append(
                 f"missing BN: your {kind} has no {', '.join(gone)}. In torchvision's {kind} "
                 "every conv of the branch is followed by its own BatchNorm (conv1 -> bn1 ...)."
@@ -358,7 +358,7 @@ def _name_problems(missing, extra, ref_layers, user_layers, kind) -> list[str]:
             problems.append(
                 f"missing conv: your {kind} has no {', '.join(gone)}; torchvision's has {convs}."
             )
-        elif more and cls is _BatchNorm:
+        elif more and label == "BatchNorm":
             problems.append(
                 f"BN where it should not be: your {kind} has an extra BatchNorm "
                 f"{', '.join(more)}; torchvision's has one BN per conv of the branch and none "
@@ -372,10 +372,10 @@ def _name_problems(missing, extra, ref_layers, user_layers, kind) -> list[str]:
 
 def _layer_problems(n: str, layer: nn.Module, ref: nn.Module, kind: str, planes: int, out: int):
     if type(layer) is not type(ref) and not (
-        isinstance(layer, _BatchNorm) and isinstance(ref, _BatchNorm)
+        isinstance(layer, BATCH_NORMS) and isinstance(ref, BATCH_NORMS)
     ):
         return [f"`{n}` is a {type(layer).__name__}; torchvision's is a {type(ref).__name__}."]
-    if isinstance(ref, _BatchNorm):
+    if isinstance(ref, BATCH_NORMS):
         if layer.num_features != ref.num_features:
             return [f"`{n}` normalises {layer.num_features} channels; expected {ref.num_features}."]
         return []

@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn.modules.batchnorm import _BatchNorm
 
+from .._checks import BATCH_NORMS
 from ._feedback import Verdict
 from ._harness import (
     Stop,
@@ -239,7 +239,7 @@ def _downsample_problems(parts, stride: int, out: int, before: int, where: str) 
 def _projection_problems(downsample, stride: int, out: int, before: int, where: str) -> list[str]:
     layers = list(layers_of(downsample).values())
     convs = [m for m in layers if isinstance(m, nn.Conv2d)]
-    norms = [m for m in layers if isinstance(m, _BatchNorm)]
+    norms = [m for m in layers if isinstance(m, BATCH_NORMS)]
     shape = (
         "torchvision's is nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, "
         "stride), norm_layer(planes * block.expansion))"
@@ -509,7 +509,7 @@ def _stage_layer_problems(model: nn.Module, ref: nn.Module, label: str) -> list[
                     "bias. check_make_layer and check_block say more."
                 ]
         elif type(layer) is not type(ref_layer) or (
-            isinstance(layer, _BatchNorm) and layer.num_features != ref_layer.num_features
+            isinstance(layer, BATCH_NORMS) and layer.num_features != ref_layer.num_features
         ):
             return [f"`{n}` is {layer}; torchvision's is {ref_layer}."]
     return []
