@@ -138,6 +138,19 @@ def check_batch(inputs: Any, targets: Any = None) -> None:
         )
 
 
+def as_batches(data: Any) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    """``data`` as batches: ``(inputs, targets)`` tensors become one batch; an iterable of
+    batches (a DataLoader) is returned as it is, unread."""
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        return [(data[0], data[1])]
+    if isinstance(data, (str, bytes, torch.Tensor)) or not isinstance(data, Iterable):
+        raise TypeError(
+            "data must be (inputs, targets) tensors or an iterable of such batches (a "
+            f"DataLoader), got {type(data).__name__}"
+        )
+    return data
+
+
 def check_labels(targets: torch.Tensor, num_classes: int) -> None:
     """Class labels for cross-entropy: integers in ``0 .. num_classes - 1``, one per input."""
     if targets.is_floating_point() or targets.dtype == torch.bool:

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._checks import check_int
+from ._checks import check_batch, check_int
 from .gradflow import find_blocks
 from .measure import eval_mode
 from .preact import PreActBlock
@@ -174,14 +174,12 @@ def _check_names(arg: str, names: Any, allowed: list[str]) -> list[str]:
     return names
 
 
-def _check_batch(inputs: Any, targets: Any) -> None:
-    if not isinstance(inputs, Tensor):
-        raise TypeError(f"inputs must be a torch.Tensor, got {type(inputs).__name__}")
-    if not isinstance(targets, Tensor):
-        raise TypeError(f"targets must be a torch.Tensor, got {type(targets).__name__}")
+def _check_labelled_batch(inputs: Any, targets: Any) -> None:
+    """A batch (:func:`check_batch`) whose targets are class labels: integers, one per input."""
+    check_batch(inputs, targets)
     if targets.dtype.is_floating_point or targets.dtype == torch.bool:
         raise TypeError(f"targets must be integer class labels (torch.long), got {targets.dtype}")
-    if targets.dim() != 1 or len(targets) != len(inputs):
+    if targets.dim() != 1:
         raise ValueError(
             f"targets must hold one label per input: inputs {tuple(inputs.shape)}, "
             f"targets {tuple(targets.shape)}"
@@ -203,7 +201,7 @@ def error_percent(model: nn.Module, data: Data) -> float:
     """
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
         try:
-            _check_batch(*data)
+            _check_labelled_batch(*data)
         except (TypeError, ValueError) as err:
             raise type(err)(f"data: {err}") from None
     return evaluate(model, data)[1]
@@ -403,7 +401,7 @@ def path_gradient(
         >>> g = path_gradient(resnet20(), x, y, branch=[0, 4])  # a path of length 2
     """
     blocks = _all_residual(model)
-    _check_batch(inputs, targets)
+    _check_labelled_batch(inputs, targets)
     if not callable(loss_fn):
         raise TypeError(f"loss_fn must be a function (logits, targets) -> loss, got {loss_fn!r}")
     if isinstance(branch, (str, bytes)) or not isinstance(branch, Iterable):

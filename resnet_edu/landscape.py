@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ._checks import check_module, check_positive_number
+from ._checks import as_batches, check_module, check_positive_number
 from .train import evaluate
 
 Direction = dict[str, Tensor]
@@ -91,15 +91,9 @@ def _check_direction(name: str, direction: Direction, params: dict[str, nn.Param
             )
 
 
-def _batches(data: Data) -> list[tuple[Tensor, Tensor]]:
-    if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
-        return [data]
-    if isinstance(data, (str, bytes, Tensor)) or not isinstance(data, Iterable):
-        raise TypeError(
-            "data must be an (inputs, targets) tuple of tensors or an iterable of such batches, "
-            f"got {type(data).__name__}"
-        )
-    batches = list(data)  # read once: every grid point sees the same examples
+def _read_batches(data: Data) -> list[tuple[Tensor, Tensor]]:
+    """Every batch of ``data`` in a list, read once: each grid point sees the same examples."""
+    batches = list(as_batches(data))
     for batch in batches:
         if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
             raise TypeError(f"data must yield (inputs, targets) pairs, got {type(batch).__name__}")
@@ -157,7 +151,7 @@ def loss_surface(
     for i, d in enumerate(directions):
         _check_direction(f"directions[{i}]", d, params)
     grids = [_grid(f"coordinates[{i}]", c) for i, c in enumerate(coordinates)]
-    batches = _batches(data)
+    batches = _read_batches(data)
     if not batches:
         raise ValueError("data is empty")
 

@@ -41,7 +41,7 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
 
 from . import ddp
-from ._checks import check_bool, check_int, check_module
+from ._checks import as_batches, check_bool, check_int, check_module
 from .checkpoint import (
     CheckpointError,
     atomic_write_bytes,
@@ -341,17 +341,6 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int, warming_up: 
     return config.lr * config.gamma**passed
 
 
-def _batches(data: Any) -> Iterable[tuple[Tensor, Tensor]]:
-    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], Tensor):
-        return [(data[0], data[1])]
-    if isinstance(data, (str, bytes, Tensor)) or not isinstance(data, Iterable):
-        raise TypeError(
-            "data must be (inputs, targets) tensors or an iterable of such batches (a "
-            f"DataLoader), got {type(data).__name__}"
-        )
-    return data
-
-
 def sgd(params: Iterable[nn.Parameter], config: TrainConfig) -> torch.optim.Optimizer:
     """The paper's optimiser, ``fit``'s default: SGD with the config's momentum and weight decay.
 
@@ -417,7 +406,7 @@ def evaluate(
     device = torch.device(device)
     autocast = torch.autocast(device.type, dtype=torch.float16, enabled=amp)
     loss_sum, wrong, count = _evaluation_sums(
-        model, _batches(data), loss_fn, device, autocast, torch.preserve_format
+        model, as_batches(data), loss_fn, device, autocast, torch.preserve_format
     )
     if count == 0:
         raise ValueError("data is empty: evaluate needs at least one example")
