@@ -110,15 +110,23 @@ def layers_of(module: nn.Module) -> dict[str, nn.Module]:
     return {n: m for n, m in module.named_modules() if isinstance(m, LAYERS)}
 
 
-def randomise_norms(model: nn.Module) -> nn.Module:
-    """BatchNorm scales, shifts and running statistics away from 1 and 0, so BN mistakes show."""
+def randomise_norms(
+    model: nn.Module,
+    *,
+    scale: tuple[float, float] = (0.5, 1.0),
+    shift: float = 0.2,
+    var: tuple[float, float] = (0.75, 1.5),
+) -> nn.Module:
+    """BatchNorm scales, shifts and running statistics away from 1 and 0, so BN mistakes show:
+    scales and running variances uniform in ``scale`` and ``var``, shifts and running means
+    normal with standard deviation ``shift``."""
     with torch.no_grad():
         for m in model.modules():
             if isinstance(m, BATCH_NORMS):
-                m.weight.uniform_(0.5, 1.0)
-                m.bias.normal_(0.0, 0.2)
-                m.running_mean.normal_(0.0, 0.2)
-                m.running_var.uniform_(0.75, 1.5)
+                m.weight.uniform_(*scale)
+                m.bias.normal_(0.0, shift)
+                m.running_mean.normal_(0.0, shift)
+                m.running_var.uniform_(*var)
     return model
 
 

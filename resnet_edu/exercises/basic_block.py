@@ -29,6 +29,7 @@ from torch import Tensor, nn
 from .._checks import BATCH_NORMS
 from ..blocks import BasicBlock, ZeroPadShortcut, make_shortcut
 from ._feedback import CheckResult
+from ._harness import randomise_norms
 
 __all__ = ["check_basic_block"]
 
@@ -122,14 +123,7 @@ def _reference(config: tuple[int, int, int, str | None]) -> BasicBlock:
     inplanes, planes, stride, option = config
     downsample = make_shortcut(option, inplanes, planes, stride) if option else None
     block = BasicBlock(inplanes, planes, stride, downsample)
-    with torch.no_grad():
-        for m in block.modules():
-            if isinstance(m, BATCH_NORMS):
-                m.weight.uniform_(0.5, 1.5)
-                m.bias.normal_(0.0, 0.3)
-                m.running_mean.normal_(0.0, 0.3)
-                m.running_var.uniform_(0.5, 1.5)
-    return block.eval()
+    return randomise_norms(block, scale=(0.5, 1.5), shift=0.3, var=(0.5, 1.5)).eval()
 
 
 def _check_config(
