@@ -42,6 +42,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import functools
+import json
 import os
 import re
 import signal
@@ -897,18 +898,15 @@ def _standin_record(python: Path) -> dict:
     }
 
 
-def failed_claims(nb: nbformat.NotebookNode) -> int:
-    """The claims that did not hold in an executed notebook: its ``✗`` lines, printed alone or
-    gathered under a ``with claims():`` summary (there, each claim is indented)."""
-    count = 0
-    for cell in nb.cells:
-        for output in cell.get("outputs", []):
-            text = output.get("text", "") or output.get("data", {}).get("text/plain", "")
-            for line in str(text).splitlines():
-                gathered = line.startswith("  ✗ ")
-                alone = line.startswith("✗ ") and not re.match(r"✗ \d+ of \d+ claims hold", line)
-                count += gathered or alone
-    return count
+def failed_claims(log: Path) -> int:
+    """The claims that did not hold in a run: the entries of its claim log
+    (``RESNET_EDU_CLAIM_LOG``, one JSON line per claim) whose ``passed`` is false. Read from the
+    log, not from the ``✗`` lines of the outputs: an exercise checker prints ``✗`` too, for a
+    reader who has not written the exercise yet, and that is not a claim."""
+    if not log.exists():
+        return 0
+    lines = log.read_text(encoding="utf-8").splitlines()
+    return sum(not json.loads(line)["passed"] for line in lines if line.strip())
 
 
 def _error_line(returncode: int | None, stderr: str, limit: int) -> str | None:
@@ -938,13 +936,18 @@ def _standin_one(python: Path, path: Path, env: dict, timeouts: tuple[int, int])
     executed = ROOT / "_build" / "colab-standin" / path.name
     executed.parent.mkdir(parents=True, exist_ok=True)
     executed.unlink(missing_ok=True)
-    with tempfile.TemporaryDirectory(prefix="colab-content-") as content:
+    with (
+        tempfile.TemporaryDirectory(prefix="colab-content-") as content,
+        tempfile.TemporaryDirectory(prefix="colab-claims-") as logs,
+    ):
+        log = Path(logs) / "claims.jsonl"
         args = [str(python), "-c", _RUNNER, str(path), str(executed), str(cell_timeout), content]
         start = time.perf_counter()
-        returncode, stderr = _run_bounded(args, content, env, notebook_timeout)
+        run_env = {**env, "RESNET_EDU_CLAIM_LOG": str(log)}
+        returncode, stderr = _run_bounded(args, content, run_env, notebook_timeout)
         seconds = time.perf_counter() - start
+        failed = failed_claims(log)
     error = _error_line(returncode, stderr, notebook_timeout)
-    failed = failed_claims(nbformat.read(executed, as_version=4)) if executed.exists() else 0
     return {
         "notebook": str(path.relative_to(ROOT)),
         "passed": error is None and failed == 0,
