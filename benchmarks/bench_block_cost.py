@@ -30,13 +30,11 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
-import platform
 import statistics
 import time
 
 import torch
-import torchvision
+from _machine import prepare
 from torch import nn
 
 import resnet_edu
@@ -129,17 +127,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 10)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(
-        f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} threads, load average {load:.1f}, batch {args.batch}, "
-        f"{reps} repetitions"
-    )
+    print(prepare(args.threads, reps, batch=args.batch))
     header = (
         f"{'model':<16} {'GMACs':>7} {'conv out (M)':>12} {'saved (MiB)':>11}"
         f" {'fwd wall ms':>11} {'fwd CPU ms':>10} {'step wall ms':>12} {'step CPU ms':>11}"

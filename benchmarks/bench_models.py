@@ -18,14 +18,13 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import time
 from collections.abc import Callable
 
 import torch
 import torchvision
+from _machine import prepare
 from torch import nn
 from torchvision.models import resnet as tv_resnet
 
@@ -114,16 +113,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     reps = args.reps or (3 if args.quick else 10)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(
-        f"torch {torch.__version__}, torchvision {torchvision.__version__}, "
-        f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"{torch.get_num_threads()} threads, load average {load:.1f}, {reps} repetitions"
-    )
+    print(prepare(args.threads, reps))
     header = (
         f"{'model':<17} {'input':<12} {'wall ms ours':>12} {'torchvision':>11} {'ratio':>6}"
         f" {'CPU ms ours':>12} {'torchvision':>11} {'ratio':>6}"
