@@ -336,11 +336,13 @@ def test_seeds_and_threads_come_from_one_place(path):
 
 def _claims_in_outputs(nb) -> list[str]:
     """The claims a committed chapter states: its ``✓`` lines, printed alone or gathered under a
-    ``with claims():`` summary (``✓ 3 of 3 claims hold``, then each claim indented)."""
+    ``with claims():`` summary (``✓ 3 of 3 claims hold``, then each claim indented). A ``✓``
+    printed by a cell that makes no claim is an exercise checker's verdict (Chapter 6), not a
+    claim."""
     lines = []
     for cell in _code_cells(nb):
         for out in cell.outputs:
-            if out.output_type == "stream" and out.name == "stdout":
+            if out.output_type == "stream" and out.name == "stdout" and "claim(" in cell.source:
                 lines += [x[2:] for x in out.text.splitlines() if x.startswith("✓ ")]
             elif out.output_type in ("display_data", "execute_result"):
                 text = out.get("data", {}).get("text/plain", "")
