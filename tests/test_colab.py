@@ -176,6 +176,15 @@ def test_chapters_and_appendices_are_referred_to_by_number():
         c.markdown("{numref}`Section %s <sec-x>`")
 
 
+def test_the_banner_names_a_page_by_its_number_once():
+    """A twin's first line says where its page sits in the book; an appendix whose title
+    already says "Appendix A: ..." is not called "Appendix A" a second time."""
+    book = colab.Book()
+    assert "), Chapter 3 of the book" in colab._banner("03_why_plain_nets_fail", book)
+    assert book.titles["appendix_multi_gpu"].startswith("Appendix A: ")
+    assert colab._banner("appendix_multi_gpu", book).count("Appendix A") == 1
+
+
 def test_a_section_reference_shows_the_heading_as_rendered():
     c = _converter()
     assert c.markdown("Read {ref}`sec-here`.") == "Read Here, with (He et al., 2016)."

@@ -740,11 +740,12 @@ def _sort_key(bib: Bibliography):
 
 
 def _banner(stem: str, book: Book) -> str:
-    number = book.numbers.get(stem, "")
+    number, title = book.numbers.get(stem, ""), book.titles[stem]
     where = f"Chapter {number} of" if number.isdigit() else "part of"
-    where = f"Appendix {number} of" if number.isalpha() else where
+    if number.isalpha() and not title.startswith(f"Appendix {number}"):
+        where = f"Appendix {number} of"
     return (
-        f"> **Colab edition** of [{book.titles[stem]}]({page_url(stem)}), {where} the book "
+        f"> **Colab edition** of [{title}]({page_url(stem)}), {where} the book "
         f"[*{config()['title']}*]({site_url()}). Run it top to bottom (*Runtime → Run all*). "
         "The first cell installs the book's library. A cell that shows only a title is folded "
         "code: double-click it to read the code."
