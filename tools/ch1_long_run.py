@@ -26,8 +26,8 @@ import torch
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.data import digits
 from resnet_edu.experiments import model_name
-from resnet_edu.train import FitEvent, History, TrainConfig, fit
-from tools.common import DATA, ROOT, continued_record, run_machine, write_json
+from resnet_edu.train import History, TrainConfig
+from tools.common import DATA, ROOT, StopAfter, continued_record, run_machine, write_json
 
 OUT = DATA / "ch1_long_run.json"
 # plain nets first; ResNet-20, the cheapest control, last
@@ -41,10 +41,6 @@ def config(epochs: int, seed: int) -> TrainConfig:
     return TrainConfig(epochs=epochs, lr=LR, seed=seed, threads=1, device="cpu", progress=False)
 
 
-class _Stop(Exception):
-    pass
-
-
 def train(
     depth: int, residual: bool, *, epochs: int, seed: int, stop_after: int | None = None
 ) -> History:
@@ -54,22 +50,11 @@ def train(
     ``TrainConfig(seed=seed)``, as in chapter 1. A stopped run returns the history so far
     (its per-step ``loss`` is copied from the device every 25 steps).
     """
-    if stop_after is not None and stop_after < 1:
-        raise ValueError(f"stop_after must be a positive number of steps or None, got {stop_after}")
+    stopper = StopAfter(stop_after)
     data = digits(batch_size=BATCH)
     torch.manual_seed(seed)
     model = CifarResNet(depth, residual=residual, in_channels=data.in_channels)
-    seen: list[History] = []
-
-    def stop(event: FitEvent) -> None:
-        seen[:] = [event.history]
-        if stop_after is not None and event.kind == "step" and event.step >= stop_after:
-            raise _Stop
-
-    try:
-        return fit(model, data, config(epochs, seed), callbacks=[stop])
-    except _Stop:
-        return seen[0]
+    return stopper.fit(model, data, config(epochs, seed))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -49,8 +49,8 @@ from resnet_edu.interventions import (
     ProbeResult,
     scale_shortcuts,
 )
-from resnet_edu.train import FitEvent, History, NonFiniteLossError, TrainConfig, fit
-from tools.common import DATA, ROOT, continued_record, run_machine, write_json
+from resnet_edu.train import History, NonFiniteLossError, TrainConfig
+from tools.common import DATA, ROOT, StopAfter, continued_record, run_machine, write_json
 
 OUT = DATA / "ch3_32px_run.json"
 BATCH = 32
@@ -166,10 +166,6 @@ def probe_batches(size: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
     return list(itertools.islice(iter(digits(batch_size=BATCH, size=size).train), PROBE_BATCHES))
 
 
-class _Stop(Exception):
-    pass
-
-
 def train(name: str, size: int, seed: int, *, stop_after: int | None = None) -> dict[str, Any]:
     """Train one condition; return its record (history, conv1's norms, probes).
 
@@ -178,20 +174,12 @@ def train(name: str, size: int, seed: int, *, stop_after: int | None = None) -> 
     """
     if name not in CONDITIONS:
         raise ValueError(f"name must be one of {list(CONDITIONS)}, got {name!r}")
-    if stop_after is not None and stop_after < 1:
-        raise ValueError(f"stop_after must be a positive number of steps or None, got {stop_after}")
+    stopper = StopAfter(stop_after)
     condition = CONDITIONS[name]
     torch.set_num_threads(1)  # also for the probe before step 1 (fit sets it again)
     data = digits(batch_size=condition.batch, size=size)
     model = build(condition, seed)
     recipe = config(condition, seed)
-    seen: list[History] = []
-
-    def stop(event: FitEvent) -> None:
-        seen[:] = [event.history]
-        if stop_after is not None and event.kind == "step" and event.step >= stop_after:
-            raise _Stop
-
     callbacks: list[Any] = []
     if condition.fixed_norms:
         callbacks.append(FixedWeightNorms(model))
@@ -200,7 +188,6 @@ def train(name: str, size: int, seed: int, *, stop_after: int | None = None) -> 
         probe = GradientProbe(probe_batches(size), steps=PROBE_STEPS[1:], lr=recipe.lr)
         probe.measure(model, 0)
         callbacks.append(probe)
-    callbacks.append(stop)
     record: dict[str, Any] = {}
     ratio = (
         FixedUpdateRatio(model, ratio=condition.update_ratio, lr=recipe.lr)
@@ -209,11 +196,9 @@ def train(name: str, size: int, seed: int, *, stop_after: int | None = None) -> 
     )
     with ratio, WeightRecorder(model) as watcher:
         try:
-            history = fit(model, data, recipe, callbacks=callbacks)
-        except _Stop:
-            history = seen[0]
+            history = stopper.fit(model, data, recipe, callbacks)
         except NonFiniteLossError as err:
-            history = seen[0] if seen else History()
+            history = stopper.history or History()
             record["diverged"] = str(err).split(" (")[0]
     weights = watcher.result()
     norms, ratios = weights.weight_norms["conv1"], weights.update_ratios["conv1"]

@@ -33,8 +33,8 @@ import torch
 from resnet_edu import ensembles
 from resnet_edu.cifar import CifarResNet
 from resnet_edu.data import digits
-from resnet_edu.train import FitEvent, History, TrainConfig, fit
-from tools.common import DATA, ROOT, continued_record, run_machine, write_json
+from resnet_edu.train import History, TrainConfig
+from tools.common import DATA, ROOT, StopAfter, continued_record, run_machine, write_json
 
 OUT = DATA / "ch8_lesion_run.json"
 BATCH = 64  # chapter 8's batch; the paper's lr 0.1 unscaled, as the chapter trains
@@ -48,10 +48,6 @@ def config(epochs: int, seed: int) -> TrainConfig:
     return TrainConfig(epochs=epochs, seed=seed, threads=1, device="cpu", progress=False)
 
 
-class _Stop(Exception):
-    pass
-
-
 def train(
     depth: int, *, epochs: int, seed: int, stop_after: int | None = None
 ) -> tuple[CifarResNet, History]:
@@ -60,22 +56,11 @@ def train(
     The data split and order and the initial weights all come from ``seed``, as in the chapter
     (``torch.manual_seed(seed)`` just before the model is built).
     """
-    if stop_after is not None and stop_after < 1:
-        raise ValueError(f"stop_after must be a positive number of steps or None, got {stop_after}")
+    stopper = StopAfter(stop_after)
     data = digits(channels=1, batch_size=BATCH, seed=seed)
     torch.manual_seed(seed)
     model = CifarResNet(depth, num_classes=data.num_classes, in_channels=data.in_channels)
-    seen: list[History] = []
-
-    def stop(event: FitEvent) -> None:
-        seen[:] = [event.history]
-        if stop_after is not None and event.kind == "step" and event.step >= stop_after:
-            raise _Stop
-
-    try:
-        return model, fit(model, data, config(epochs, seed), callbacks=[stop])
-    except _Stop:
-        return model, seen[0]
+    return model, stopper.fit(model, data, config(epochs, seed))
 
 
 def test_set(seed: int) -> tuple[torch.Tensor, torch.Tensor]:

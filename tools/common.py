@@ -187,3 +187,36 @@ def continued_record(out: Path, fresh: dict, recipe_key: str) -> dict | None:
         )
         return None
     return saved
+
+
+class StopAfter:
+    """A ``fit`` callback that keeps the history so far and ends the run after ``steps`` steps
+    (``None``: never), so a replay test can train the first steps of a committed run.
+
+    ``StopAfter(25).fit(model, data, config)`` returns the history of those 25 steps (per-step
+    losses are copied from the device every 25 steps); ``history`` also holds what a run that
+    raised recorded before it stopped.
+    """
+
+    class Stop(Exception):
+        """Raised by the callback to end ``fit`` early."""
+
+    def __init__(self, steps: int | None = None):
+        bad = isinstance(steps, bool) or not isinstance(steps, int) or steps < 1
+        if steps is not None and bad:
+            raise ValueError(f"stop_after must be a positive number of steps or None, got {steps}")
+        self.steps, self.history = steps, None
+
+    def __call__(self, event) -> None:
+        self.history = event.history
+        if self.steps is not None and event.kind == "step" and event.step >= self.steps:
+            raise StopAfter.Stop
+
+    def fit(self, model, data, config, callbacks=()):
+        """``resnet_edu.train.fit`` with this callback last; the history up to the stop."""
+        from resnet_edu.train import fit
+
+        try:
+            return fit(model, data, config, callbacks=[*callbacks, self])
+        except StopAfter.Stop:
+            return self.history
